@@ -1,0 +1,6 @@
+"""Lightning modules: networks and (later) kernel models, logging the same metric keys."""
+
+from nvk.models.metrics import METRIC_KEYS, compute_metrics
+from nvk.models.net import MLPModule, NetModule
+
+__all__ = ["METRIC_KEYS", "MLPModule", "NetModule", "compute_metrics"]

@@ -1,0 +1,151 @@
+"""What `train.py` and `evaluate.py` run: compose-time objects in, metrics out.
+
+Everything is built with `hydra.utils.instantiate`; there is no per-model logic here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from nvk.utils.io import atomic_write_json, atomic_write_text
+from nvk.utils.provenance import provenance
+
+log = logging.getLogger("nvk")
+
+
+def _instantiate_group(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a dict-of-configs group (callbacks, logger); skip nulls."""
+    if not cfg:
+        return []
+    return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
+
+
+def build(cfg: DictConfig, **runtime: Any) -> Any:
+    """`instantiate(cfg)` with Python objects known only at run time (e.g. `info=DataInfo`)
+    passed as they are (Hydra would turn dataclass arguments into configs)."""
+    return instantiate(cfg, _partial_=True)(**runtime)
+
+
+def _finish_wandb() -> None:
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except Exception as e:  # never let closing W&B mask the job's own outcome
+        log.warning("closing W&B failed: %s", e)
+
+
+def write_run_records(cfg: DictConfig, output_dir: str | Path) -> None:
+    """Resolved config and provenance record into the run directory."""
+    out = Path(output_dir)
+    atomic_write_text(out / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_json(out / "provenance.json", provenance(cfg))
+
+
+def _to_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor))}
+
+
+def summary_line(metrics: dict[str, float], output_dir: str | Path) -> str:
+    keys = [k for k in ("test/acc", "test/auc", "test/mse", "test/loss") if k in metrics]
+    shown = "  ".join(f"{k}={metrics[k]:.4f}" for k in keys)
+    return f"[nvk] done  {shown}  run_dir={output_dir}"
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit `cfg.model` on `cfg.data`, test the best checkpoint, write records, return metrics."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()  # loads and validates (NaN/inf, shapes) before anything trains
+    model = build(cfg.model, info=datamodule.info)
+    callbacks = _instantiate_group(cfg.get("callbacks"))
+    loggers = _instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    write_run_records(cfg, output_dir)
+
+    try:
+        for lg in loggers:
+            lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        metrics: dict[str, float] = {}
+        if cfg.get("train", True):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            metrics.update(_to_floats(trainer.callback_metrics))
+        if cfg.get("test", True):
+            ckpt = _best_checkpoint(trainer)
+            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+            metrics.update(_to_floats(trainer.callback_metrics))
+            metrics_ckpt = {"checkpoint": ckpt}
+        else:
+            metrics_ckpt = {}
+        atomic_write_json(output_dir / "metrics.json", {**metrics, **metrics_ckpt})
+        for lg in loggers:
+            lg.finalize("success")
+    finally:
+        _finish_wandb()
+    print(summary_line(metrics, output_dir), flush=True)
+    return metrics
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    if isinstance(cb, ModelCheckpoint) and cb.best_model_path and os.path.exists(cb.best_model_path):
+        return cb.best_model_path
+    return None  # test the weights in memory (no checkpointing configured)
+
+
+def test_checkpoint(cfg: DictConfig) -> dict[str, float]:
+    """`evaluate.py task=test_checkpoint ckpt_path=...`: rebuild the run's data and model from
+    the run directory's saved config, load the checkpoint, and test it."""
+    ckpt = Path(cfg.ckpt_path)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+    run_dir = ckpt.resolve().parent.parent  # <run_dir>/checkpoints/<name>.ckpt
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise FileNotFoundError(
+            f"no training config at {saved}; pass a checkpoint written by train.py "
+            "(<run_dir>/checkpoints/*.ckpt)"
+        )
+    run_cfg = OmegaConf.load(saved)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    datamodule = instantiate(run_cfg.data)
+    datamodule.setup()
+    model = build(run_cfg.model, info=datamodule.info)
+    loggers = _instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    write_run_records(cfg, output_dir)
+    try:
+        trainer.test(model, datamodule=datamodule, ckpt_path=str(ckpt), verbose=False)
+        metrics = _to_floats(trainer.callback_metrics)
+        atomic_write_json(output_dir / "metrics.json", {**metrics, "checkpoint": str(ckpt)})
+    finally:
+        _finish_wandb()
+    print(summary_line(metrics, output_dir), flush=True)
+    return metrics
+
+
+def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
+    """The value a sweep optimizes; a clear error listing the available keys if absent."""
+    if not name:
+        return None
+    if name not in metrics:
+        raise KeyError(
+            f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}"
+        )
+    return metrics[name]

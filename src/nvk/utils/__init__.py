@@ -1,0 +1,15 @@
+"""Small helpers: atomic writes, provenance records, logging."""
+
+from nvk.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from nvk.utils.provenance import config_hash, git_state, package_versions, provenance
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "config_hash",
+    "git_state",
+    "package_versions",
+    "provenance",
+    "read_json",
+]
