@@ -31,6 +31,7 @@ def compose_cfg(
         if hydra_cfg:
             HydraConfig().set_config(cfg)
     with open_dict(cfg):
+        cfg.pop("hydra", None)  # as in a real run: Hydra keeps its own node out of the job's cfg
         cfg.paths.output_dir = str(tmp_path)
         cfg.paths.log_dir = str(tmp_path / "logs")
         cfg.paths.root_dir = str(ROOT)

@@ -16,10 +16,16 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from nvk.entry import prepare_environment
 from nvk.utils.io import atomic_write_json, atomic_write_text
 from nvk.utils.provenance import provenance
 
 log = logging.getLogger("nvk")
+prepare_environment()  # W&B offline unless chosen otherwise, also when called from a notebook
+
+# Lightning attaches its own console handler; let its records flow to Hydra's (console + file).
+for _name in ("lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).handlers.clear()
 
 
 def _instantiate_group(cfg: DictConfig | None) -> list[Any]:
@@ -103,12 +109,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
     cb = trainer.checkpoint_callback
-    if isinstance(cb, ModelCheckpoint) and cb.best_model_path and os.path.exists(cb.best_model_path):
+    if (
+        isinstance(cb, ModelCheckpoint)
+        and cb.best_model_path
+        and os.path.exists(cb.best_model_path)
+    ):
         return cb.best_model_path
     return None  # test the weights in memory (no checkpointing configured)
 
 
-def test_checkpoint(cfg: DictConfig) -> dict[str, float]:
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """`evaluate.py task=test_checkpoint ckpt_path=...`: rebuild the run's data and model from
     the run directory's saved config, load the checkpoint, and test it."""
     ckpt = Path(cfg.ckpt_path)
@@ -145,7 +155,5 @@ def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
     if not name:
         return None
     if name not in metrics:
-        raise KeyError(
-            f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}"
-        )
+        raise KeyError(f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}")
     return metrics[name]

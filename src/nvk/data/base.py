@@ -87,8 +87,12 @@ class NVKDataModule(L.LightningDataModule):
         if self._data is None:
             data = self._load()
             for split in ("train", "val", "test"):
-                check_finite(getattr(data, f"x_{split}"), dataset=self.name, what=f"{split} features")
-                check_finite(getattr(data, f"y_{split}"), dataset=self.name, what=f"{split} targets")
+                check_finite(
+                    getattr(data, f"x_{split}"), dataset=self.name, what=f"{split} features"
+                )
+                check_finite(
+                    getattr(data, f"y_{split}"), dataset=self.name, what=f"{split} targets"
+                )
             self._data = data
 
     def full_batch(self) -> FullBatch:

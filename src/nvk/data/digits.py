@@ -33,8 +33,12 @@ class DigitsDataModule(NVKDataModule):
         self.flatten = flatten
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         # validate the split fractions now, not at setup time
-        stratified_split(np.repeat(np.arange(2), 10), val_fraction=val_fraction,
-                         test_fraction=test_fraction, seed=seed)
+        stratified_split(
+            np.repeat(np.arange(2), 10),
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+        )
 
     @property
     def info(self) -> DataInfo:
@@ -50,6 +54,7 @@ class DigitsDataModule(NVKDataModule):
         tr, va, te = stratified_split(
             y, val_fraction=self.val_fraction, test_fraction=self.test_fraction, seed=self.seed
         )
+        self.split_indices = {"train": tr, "val": va, "test": te}  # rows of load_digits()
         x_t = torch.from_numpy(x).reshape(-1, *self.info.in_shape)
         y_t = torch.from_numpy(y)
         return FullBatch(x_t[tr], y_t[tr], x_t[va], y_t[va], x_t[te], y_t[te])

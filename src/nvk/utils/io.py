@@ -32,7 +32,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
     """JSON-encode `obj` (sorted keys, non-JSON values via `str`) and write it atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n")
+    return atomic_write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n"
+    )
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -1,0 +1,92 @@
+"""The command line as a researcher types it: train.py / evaluate.py / -m sweeps (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = [
+    "trainer=cpu",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+    "model.width=64",
+]
+
+
+def run(script: str, *args: str, env: dict | None = None, check: bool = True):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}  # defaults apply
+    e.update(env or {})
+    r = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and r.returncode != 0:
+        raise AssertionError(f"{script} {args} failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
+    return r
+
+
+def test_train_then_evaluate_from_the_command_line(tmp_path):
+    run_dir = tmp_path / "run"
+    r = run("train.py", *FAST, f"hydra.run.dir={run_dir}")  # default logger: W&B + CSV
+    assert "[nvk] done" in r.stdout and "test/acc=" in r.stdout
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    # W&B ran offline without being told to, beside the CSV metrics and the records
+    assert list((run_dir / "wandb").glob("offline-run-*")), "no offline W&B run"
+    assert (run_dir / "csv" / "metrics.csv").is_file()
+    assert (run_dir / "provenance.json").is_file() and (
+        run_dir / ".hydra" / "config.yaml"
+    ).is_file()
+
+    eval_dir = tmp_path / "eval"
+    run("evaluate.py", f"ckpt_path={trained['checkpoint']}", "trainer=cpu",
+        "trainer.enable_progress_bar=false", f"hydra.run.dir={eval_dir}")  # fmt: skip
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    for k in ("test/acc", "test/auc", "test/loss"):
+        assert evaluated[k] == pytest.approx(trained[k], abs=1e-6)
+
+
+def test_multirun_with_joblib_writes_one_directory_per_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    run("train.py", "-m", "model.width=64,256", "hydra/launcher=joblib", "logger=csv",
+        *FAST[:-1], f"hydra.sweep.dir={sweep}")  # fmt: skip
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    widths = []
+    for job in jobs:
+        assert (job / "metrics.json").is_file()
+        widths.append(json.loads((job / "provenance.json").read_text())["command"])
+        cfg = (job / "config_resolved.yaml").read_text()
+        widths[-1] = next(int(line.split(":")[1]) for line in cfg.splitlines()
+                          if line.strip().startswith("width:"))  # fmt: skip
+    assert sorted(widths) == [64, 256]
+
+
+def test_optuna_search_runs_three_trials(tmp_path):
+    sweep = tmp_path / "optuna"
+    r = run("train.py", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.sampler.n_startup_trials=2", "logger=csv", *FAST[:-1],
+            "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    jobs = [p for p in sweep.iterdir() if p.is_dir() and (p / "metrics.json").is_file()]
+    assert len(jobs) == 3
+    best = sweep / "optimization_results.yaml"
+    assert best.is_file() and "best_value" in best.read_text()
+    assert "Best value" in r.stdout + r.stderr
+
+
+def test_unknown_config_option_is_hydras_error(tmp_path):
+    r = run("train.py", "model=no_such_model", f"hydra.run.dir={tmp_path}", check=False)
+    assert r.returncode != 0
+    assert "no_such_model" in r.stderr and "Available options" in r.stderr
+    r = run("train.py", "model.no_such_key=1", f"hydra.run.dir={tmp_path}", check=False)
+    assert r.returncode != 0 and "no_such_key" in r.stderr
