@@ -86,3 +86,20 @@ def test_invalid_architecture_is_a_value_error(cfg_train, override):
 def test_optimized_metric_missing_lists_available_keys():
     with pytest.raises(KeyError, match="available"):
         metric_value({"val/acc": 1.0}, "val/mse")
+
+
+def test_a_crashing_job_still_closes_wandb(cfg_train, monkeypatch):
+    """W&B is finished in a `finally`, so the next job of a sweep starts clean."""
+    import wandb
+
+    from nvk.models import MLPModule
+
+    def boom(self, batch, idx):
+        raise RuntimeError("diverged")
+
+    monkeypatch.setattr(MLPModule, "training_step", boom)
+    cfg = cfg_train("logger=wandb")
+    with pytest.raises(RuntimeError, match="diverged"):
+        train(cfg)
+    assert wandb.run is None
+    assert list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))
