@@ -24,8 +24,12 @@ log = logging.getLogger("nvk")
 prepare_environment()  # W&B offline unless chosen otherwise, also when called from a notebook
 
 # Lightning attaches its own console handler; let its records flow to Hydra's (console + file).
-for _name in ("lightning.pytorch", "lightning.fabric"):
+for _name in ("lightning", "lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).handlers.clear()
+    logging.getLogger(_name).propagate = True
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda r: "litlogger" not in r.getMessage()  # an advertisement, not information
+)
 
 
 def _instantiate_group(cfg: DictConfig | None) -> list[Any]:
