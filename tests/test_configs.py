@@ -10,10 +10,18 @@ from omegaconf import OmegaConf
 
 from nvk.data import DigitsDataModule
 from nvk.run import build
-from tests.conftest import CONF, compose_cfg
+from tests.conftest import CONF, ROOT, compose_cfg
 
 # Options that need a value only the user can give (a path, a label column) get it here.
-EXTRA: dict[str, list[str]] = {}
+EXTRA: dict[str, list[str]] = {
+    "data/table": [
+        f"data.path={ROOT}/docs/examples/toy_table.csv",
+        "data.label=label",
+        "data.categorical=[color]",
+    ],
+    # a synthetic folder in the collection's format, so this runs without the real one
+    "data/uci": [f"paths.uci_dir={ROOT}/tests/data/fixtures/uci", "data.name=toy"],
+}
 # Options that need hardware this machine may not have: composed and checked, not built.
 HARDWARE = {"trainer/gpu", "trainer/ddp"}
 

@@ -1,0 +1,151 @@
+"""`data=cifar10`: CIFAR-10 from a local folder (never downloaded at run time).
+
+`root` (`paths.cifar_dir`) is the folder holding `cifar-10-batches-py/` (or that folder
+itself), as extracted from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz.
+Images stay images: x: (N, 3, 32, 32) float32; fully connected models flatten them.
+
+Reading goes through `torchvision.datasets.CIFAR10(root, train, download=False)`. Torchvision
+checks the md5 of every batch file against the official archive; with `verify_md5=false`
+that checksum (and only it) is skipped, so re-packed or reduced folders in the same pickle
+layout load too (the tests build such a tiny folder). Everything else — file names, pickle
+layout, the label list in `batches.meta` — is torchvision's own code path.
+
+Split: train = the first `subset` training images (all but the last `val_size` if null),
+val = the `val_size` training images after them, test = the first `test_subset` test images
+(all if null). Pixels are scaled to [0, 1] and, with `standardize`, each channel is
+standardized with the mean and std of the train images actually used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.datasets import CIFAR10
+
+from nvk.data.base import DataInfo, FullBatch, NVKDataModule
+
+BASE = CIFAR10.base_folder  # "cifar-10-batches-py"
+FILES = [f for f, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
+HOW_TO_GET = (
+    f"download {CIFAR10.url} and extract it into that folder (tar xzf cifar-10-python.tar.gz "
+    f'-C <folder>), or run python -c "import torchvision; torchvision.datasets.CIFAR10('
+    "'<folder>', download=True)\"; then pass paths.cifar_dir=<folder> (or NVK_CIFAR_DIR)"
+)
+
+
+class _CIFAR10NoChecksum(CIFAR10):
+    """torchvision's CIFAR10 with the md5 comparison replaced by an existence check."""
+
+    def _check_integrity(self) -> bool:
+        return all(
+            (Path(self.root) / BASE / f).is_file() for f, _ in self.train_list + self.test_list
+        )
+
+    def _load_meta(self) -> None:
+        import pickle
+
+        with open(Path(self.root) / BASE / self.meta["filename"], "rb") as f:
+            self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+
+def cifar_root(root: str | Path) -> Path:
+    """The folder that contains `cifar-10-batches-py/`; errors name the path and the fix."""
+    p = Path(root).expanduser()
+    if p.name == BASE and p.is_dir():
+        p = p.parent
+    folder = p / BASE
+    if not folder.is_dir():
+        raise FileNotFoundError(f"CIFAR-10 not found: no folder {folder}; {HOW_TO_GET}")
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"CIFAR-10 folder {folder} lacks {missing}; {HOW_TO_GET}")
+    return p
+
+
+def read_cifar10(
+    root: str | Path, *, train: bool, verify_md5: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of the train or test batches."""
+    r = cifar_root(root)
+    cls = CIFAR10 if verify_md5 else _CIFAR10NoChecksum
+    try:
+        ds = cls(str(r), train=train, download=False)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f"{r / BASE}: {e}. The files exist but differ from the official archive (md5); "
+            "for a deliberately reduced or re-packed copy pass data.verify_md5=false"
+        ) from None
+    return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, np.int64)
+
+
+class CIFAR10DataModule(NVKDataModule):
+    """CIFAR-10 images (N, 3, 32, 32), 10 classes; see the module docstring for the split."""
+
+    name = "cifar10"
+
+    def __init__(
+        self,
+        *,
+        root: str,
+        subset: int | None = None,
+        test_subset: int | None = None,
+        val_size: int = 1000,
+        standardize: bool = True,
+        verify_md5: bool = True,
+        batch_size: int = 128,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        for key, v in (("subset", subset), ("test_subset", test_subset)):
+            if v is not None and v < 1:
+                raise ValueError(f"data.{key} must be >= 1 or null, got {v}")
+        if val_size < 1:
+            raise ValueError(f"data.val_size must be >= 1, got {val_size}")
+        self.root = Path(root)  # checked (with a how-to-get-it message) when loading
+        self.subset, self.test_subset, self.val_size = subset, test_subset, val_size
+        self.standardize, self.verify_md5 = standardize, verify_md5
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo(self.name, (3, 32, 32), 10, "classification")
+
+    def _load(self) -> FullBatch:
+        self.root = cifar_root(self.root)
+        x, y = read_cifar10(self.root, train=True, verify_md5=self.verify_md5)
+        xt, yt = read_cifar10(self.root, train=False, verify_md5=self.verify_md5)
+        n_train = len(x) - self.val_size if self.subset is None else self.subset
+        if n_train < 1 or n_train + self.val_size > len(x):
+            raise ValueError(
+                f"data.subset={self.subset} plus data.val_size={self.val_size} exceeds the "
+                f"{len(x)} training images in {self.root / BASE}"
+            )
+        n_test = len(xt) if self.test_subset is None else self.test_subset
+        if n_test > len(xt):
+            raise ValueError(f"data.test_subset={n_test} exceeds the {len(xt)} test images")
+
+        def f32(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a.astype(np.float32) / 255.0)
+
+        x_tr, x_va, x_te = (
+            f32(x[:n_train]),
+            f32(x[n_train : n_train + self.val_size]),
+            f32(xt[:n_test]),
+        )
+        if self.standardize:
+            self.mean = x_tr.mean(dim=(0, 2, 3), keepdim=True)
+            self.std = x_tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
+            x_tr, x_va, x_te = ((a - self.mean) / self.std for a in (x_tr, x_va, x_te))
+        t = torch.from_numpy
+        return FullBatch(
+            x_tr,
+            t(y[:n_train]),
+            x_va,
+            t(y[n_train : n_train + self.val_size]),
+            x_te,
+            t(yt[:n_test]),
+        )

@@ -1,0 +1,74 @@
+"""`data=cifar10`: a tiny folder in the real pickle format, standardization, subsets, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nvk.data import CIFAR10DataModule
+from tests.data.cifar_fixture import write_tiny_cifar10
+
+
+@pytest.fixture
+def tiny(tmp_path: Path):
+    return tmp_path / "cifar", write_tiny_cifar10(tmp_path / "cifar")
+
+
+def test_images_layout_subset_and_val(tiny) -> None:
+    root, (x, y, xt, yt) = tiny
+    dm = CIFAR10DataModule(root=str(root), subset=12, val_size=5, test_subset=4,
+                           standardize=False, verify_md5=False)  # fmt: skip
+    d = dm.full_batch()
+    assert d.x_train.shape == (12, 3, 32, 32) and d.x_val.shape == (5, 3, 32, 32)
+    assert d.x_test.shape == (4, 3, 32, 32) and d.x_train.dtype == torch.float32
+    assert dm.info.in_shape == (3, 32, 32) and dm.info.num_outputs == 10
+    # channel c, row h, column w of image i is byte c·1024 + h·32 + w of its data row
+    i, c, h, w = 7, 2, 5, 30
+    assert d.x_train[i, c, h, w].item() == pytest.approx(x[i, c * 1024 + h * 32 + w] / 255.0)
+    np.testing.assert_allclose(d.x_val.reshape(5, -1).numpy(), x[12:17] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(d.y_train.numpy(), y[:12])  # across batch files, in order
+    np.testing.assert_array_equal(d.y_val.numpy(), y[12:17])
+    np.testing.assert_array_equal(d.y_test.numpy(), yt[:4])
+    np.testing.assert_allclose(d.x_test.reshape(4, -1).numpy(), xt[:4] / 255.0, rtol=1e-6)
+
+
+def test_standardization_uses_train_statistics(tiny) -> None:
+    root, (x, *_rest) = tiny
+    dm = CIFAR10DataModule(
+        root=str(root / "cifar-10-batches-py"), subset=10, val_size=4, verify_md5=False
+    )  # fmt: skip  (the batches folder itself works too)
+    d = dm.full_batch()
+    chans = x[:10].reshape(10, 3, 1024) / 255.0
+    mean, std = chans.mean(axis=(0, 2)), chans.std(axis=(0, 2), ddof=1)
+    torch.testing.assert_close(d.x_train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(d.x_train.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-5, rtol=0)
+    expect = (x[10:14].reshape(4, 3, 1024) / 255.0 - mean[None, :, None]) / std[None, :, None]
+    np.testing.assert_allclose(d.x_val.reshape(4, 3, 1024).numpy(), expect, atol=1e-5)
+    default = CIFAR10DataModule(root=str(root), val_size=6, verify_md5=False).full_batch()
+    assert len(default.x_train) == 24 and len(default.x_test) == 8  # all but val; all test
+
+
+def test_checksum_is_verified_by_default(tiny) -> None:
+    root, _ = tiny
+    with pytest.raises(RuntimeError, match=r"differ from the official archive.*verify_md5=false"):
+        CIFAR10DataModule(root=str(root), subset=4, val_size=2).setup()
+
+
+def test_missing_folder_or_file_names_path_and_source(tmp_path: Path, tiny) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no_cifar/cifar-10-batches-py.*cifar-10-python"):
+        CIFAR10DataModule(root=str(tmp_path / "no_cifar")).setup()
+    root, _ = tiny
+    (root / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lacks \['data_batch_3'\]"):
+        CIFAR10DataModule(root=str(root), verify_md5=False).setup()
+
+
+def test_subset_too_large(tiny) -> None:
+    root, _ = tiny
+    with pytest.raises(ValueError, match="exceeds the 30 training images"):
+        CIFAR10DataModule(root=str(root), subset=28, val_size=5, verify_md5=False).setup()
+    with pytest.raises(ValueError, match="exceeds the 8 test images"):
+        CIFAR10DataModule(root=str(root), test_subset=9, val_size=5, verify_md5=False).setup()
