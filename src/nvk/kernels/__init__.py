@@ -1,0 +1,46 @@
+"""Kernels: pure functions k(x1 (…, N, D), x2 (…, M, D), *, params) → (…, N, M).
+
+| function              | kernel                                                    |
+|-----------------------|-----------------------------------------------------------|
+| `fc_nngp`, `fc_ntk`   | infinite-width NNGP / NTK of the Core MLP (`nvk.arch`)     |
+| `fc_kernel_grid`      | all (depth, frozen_layers) variants in one pass           |
+| `laplace`, `gaussian`, `gamma_exponential` | exp(−c‖x − z‖^γ), γ = 1, 2, (0, 2]   |
+| `h_laplace`, `h_gaussian`, `h_gamma_exponential` | ‖x‖‖z‖ k(x/‖x‖, z/‖z‖)      |
+| `zonal_profile`       | κ(u) on the unit sphere for each of the above             |
+| `empirical_ntk`, `empirical_nngp`, `monte_carlo_kernel` | finite networks          |
+| `gram`                | tiled, float64, optionally disk-cached and resumable Gram  |
+"""
+
+from nvk.kernels.empirical import empirical_nngp, empirical_ntk, monte_carlo_kernel
+from nvk.kernels.exponential import (
+    gamma_exponential,
+    gaussian,
+    h_gamma_exponential,
+    h_gaussian,
+    h_laplace,
+    laplace,
+)
+from nvk.kernels.fc import fc_kernel_grid, fc_nngp, fc_nngp_from_arch, fc_ntk, fc_ntk_from_arch
+from nvk.kernels.gram import gram, kernel_key
+from nvk.kernels.zonal import PROFILES, zonal_profile
+
+__all__ = [
+    "PROFILES",
+    "empirical_nngp",
+    "empirical_ntk",
+    "fc_kernel_grid",
+    "fc_nngp",
+    "fc_nngp_from_arch",
+    "fc_ntk",
+    "fc_ntk_from_arch",
+    "gamma_exponential",
+    "gaussian",
+    "gram",
+    "h_gamma_exponential",
+    "h_gaussian",
+    "h_laplace",
+    "kernel_key",
+    "laplace",
+    "monte_carlo_kernel",
+    "zonal_profile",
+]

@@ -1,0 +1,107 @@
+"""The exponential family k(x, z) = exp(−c‖x − z‖^γ), 0 < γ ≤ 2, and its homogeneous forms.
+
+One parameterization everywhere (Geifman et al. 2020, §3 and Table 1):
+
+    gamma_exponential(x, z; c, γ) = exp(−c ‖x − z‖^γ)       (Euclidean norm)
+    laplace  = γ = 1,   gaussian = γ = 2.
+    homogeneous ("H-") form:  ‖x‖ ‖z‖ · k(x/‖x‖, z/‖z‖) = ‖x‖‖z‖ exp(−c (2 − 2u)^{γ/2}),
+    u = x·z / (‖x‖‖z‖)  (the paper's eq. 5 and the "H-Laplace"/"H-Gaussian" rows).
+
+Conversions: on the unit sphere ‖x − z‖² = 2(1 − u), so eq. 5's exp(−c′ √(1 − u)) is the
+Laplace kernel with c′ = 2^{1/2} c (in general c′ = 2^{γ/2} c for exp(−c′ (1 − u)^{γ/2})).
+scikit-learn's `laplacian_kernel(X, Y, gamma)` = exp(−gamma ‖x − z‖₁) uses the L1 norm and is
+*not* this kernel (its `rbf_kernel(gamma=g)` is `gaussian` with c = g). GPyTorch's
+`MaternKernel(nu=0.5)` with lengthscale ℓ is `laplace` with c = 1/ℓ; its `RBFKernel` with
+lengthscale ℓ is `gaussian` with c = 1/(2ℓ²).
+
+Numerics: ‖x − z‖^γ has a cusp at x = z; its gradient there is the subgradient 0, and
+∂/∂γ uses r^γ log r → 0 at r = 0 (γ may be a tensor requiring grad). H-kernels give their limit
+0 at zero-norm rows (k ≤ 1), with gradient 0 there. All distances go through ‖x‖² + ‖z‖² −
+2x·z (one matrix product); for x2 is x1 the diagonal is exactly 0.
+
+Shapes: x1 (…, N, D), x2 (…, M, D) → (…, N, M).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from nvk.kernels._checks import (
+    check_gamma,
+    check_pair,
+    check_positive,
+    pow_half,
+    safe_norm,
+    sqdist,
+)
+
+
+def _exp_neg(c: float, r_gamma: Tensor) -> Tensor:
+    if torch.is_grad_enabled() and r_gamma.requires_grad:
+        return torch.exp(-c * r_gamma)
+    return r_gamma.mul_(-c).exp_()
+
+
+def gamma_exponential(
+    x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0, gamma: float | Tensor = 1.0
+) -> Tensor:
+    """γ-exponential kernel exp(−c‖x1 − x2‖^γ), (…, N, D) × (…, M, D) → (…, N, M)."""
+    name = "gamma_exponential"
+    c = check_positive(c, name=name, what="c")
+    check_gamma(gamma, name=name)
+    x2 = check_pair(x1, x2, name=name)
+    return _exp_neg(c, pow_half(sqdist(x1, x2), gamma))
+
+
+def laplace(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+    """Laplace kernel exp(−c‖x1 − x2‖) (γ = 1; = GPyTorch Matérn-½ with ℓ = 1/c)."""
+    c = check_positive(c, name="laplace", what="c")
+    x2 = check_pair(x1, x2, name="laplace")
+    return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0))
+
+
+def gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+    """Gaussian kernel exp(−c‖x1 − x2‖²) (γ = 2)."""
+    c = check_positive(c, name="gaussian", what="c")
+    x2 = check_pair(x1, x2, name="gaussian")
+    return _exp_neg(c, sqdist(x1, x2))
+
+
+def _homogeneous(x1: Tensor, x2: Tensor, c: float, gamma: float | Tensor) -> Tensor:
+    n1, n2 = safe_norm(x1), safe_norm(x2)  # (…, N), (…, M)
+    pos1, pos2 = n1 > 0, n2 > 0
+    i1 = pos1 / torch.where(pos1, n1, 1.0)
+    i2 = pos2 / torch.where(pos2, n2, 1.0)
+    u = (x1 @ x2.transpose(-1, -2)) * i1.unsqueeze(-1) * i2.unsqueeze(-2)
+    s = 2 - 2 * u.clamp(-1.0, 1.0)  # ‖x̂ − ẑ‖²
+    if x2 is x1 and s.shape[-1] == s.shape[-2]:
+        eye = torch.eye(s.shape[-1], dtype=torch.bool, device=s.device)
+        s = s.masked_fill(eye, 0.0)
+    k = torch.exp(-c * pow_half(s, gamma))
+    return n1.unsqueeze(-1) * n2.unsqueeze(-2) * k
+
+
+def h_gamma_exponential(
+    x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0, gamma: float | Tensor = 1.0
+) -> Tensor:
+    """Homogeneous γ-exponential ‖x‖‖z‖ exp(−c‖x/‖x‖ − z/‖z‖‖^γ), → (…, N, M)."""
+    name = "h_gamma_exponential"
+    c = check_positive(c, name=name, what="c")
+    check_gamma(gamma, name=name)
+    x2 = check_pair(x1, x2, name=name)
+    return _homogeneous(x1, x2, c, gamma)
+
+
+def h_laplace(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+    """H-Laplace ‖x‖‖z‖ exp(−c√(2 − 2u)) = ‖x‖‖z‖ exp(−c′√(1 − u)), c′ = √2 c (eq. 5)."""
+    c = check_positive(c, name="h_laplace", what="c")
+    x2 = check_pair(x1, x2, name="h_laplace")
+    return _homogeneous(x1, x2, c, 1.0)
+
+
+def h_gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+    """H-Gaussian ‖x‖‖z‖ exp(−c(2 − 2u)) = ‖x‖‖z‖ exp(−2c(1 − u))."""
+    c = check_positive(c, name="h_gaussian", what="c")
+    x2 = check_pair(x1, x2, name="h_gaussian")
+    return _homogeneous(x1, x2, c, 2.0)
