@@ -1,0 +1,32 @@
+"""Solvers on kernel values (Gram matrices or kernel callables) + small option dataclasses."""
+
+from nvk.solvers.falkon import (
+    FalkonFit,
+    FalkonOptions,
+    conjugate_gradient,
+    falkon_fit,
+    falkon_predict,
+)
+from nvk.solvers.krr import KRRFit, KRROptions, gcv_scores, krr_fit, krr_predict, select_ridge_val
+from nvk.solvers.linalg import cholesky_jitter
+from nvk.solvers.svc import SVCOptions, svc_fit, svc_scores
+from nvk.solvers.targets import encode_targets
+
+__all__ = [
+    "FalkonFit",
+    "FalkonOptions",
+    "KRRFit",
+    "KRROptions",
+    "SVCOptions",
+    "cholesky_jitter",
+    "conjugate_gradient",
+    "encode_targets",
+    "falkon_fit",
+    "falkon_predict",
+    "gcv_scores",
+    "krr_fit",
+    "krr_predict",
+    "select_ridge_val",
+    "svc_fit",
+    "svc_scores",
+]

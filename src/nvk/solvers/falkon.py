@@ -1,0 +1,169 @@
+"""FALKON: Nyström kernel ridge regression solved by preconditioned conjugate gradient.
+
+Rudi, Carratino & Rosasco, "FALKON: An Optimal Large Scale Kernel Method" (NeurIPS 2017).
+With M centres C (uniformly sampled rows of X), it solves
+
+    min_α  (1/n)‖K_nM α − Y‖² + λ_F αᵀ K_MM α   ⇔   (K_nMᵀK_nM/n + λ_F K_MM) α = K_nMᵀY/n,
+
+preconditioned by B = n^{−1/2} T⁻¹A⁻¹ with T = chol(K_MM + εMI) (upper), A = chol(TTᵀ/M + λ_F I).
+Only (block, M) tiles of K_nM exist at any time: memory is O(M² + block·M), never n².
+
+Relation to `krr`: with M = n centres = X, α = (K + nλ_F I)⁻¹Y, i.e. λ_krr = n·λ_F.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from nvk.solvers.linalg import cholesky_jitter
+
+log = logging.getLogger("nvk.solvers")
+
+Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FalkonOptions:
+    """centers: M (≤ n); ridge: λ_F > 0 (λ_krr = n·λ_F); tol: relative residual at which CG
+    stops; maxiter: CG cap (a warning reports the residual reached); block: rows of K_nM per
+    tile; seed: centre sampling; dtype: ``float64`` or ``float32``."""
+
+    centers: int = 1000
+    ridge: float = 1e-6
+    tol: float = 1e-8
+    maxiter: int = 100
+    block: int = 4096
+    seed: int = 0
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if self.centers < 1:
+            raise ValueError(f"FALKON needs centers M >= 1, got {self.centers}")
+        if self.ridge < 0:
+            raise ValueError(f"FALKON ridge λ must be >= 0, got {self.ridge}")
+        if self.maxiter < 1 or self.block < 1:
+            raise ValueError(f"maxiter and block must be >= 1, got {self.maxiter}, {self.block}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+
+@dataclass
+class FalkonFit:
+    centers: torch.Tensor  # (M, D)
+    alpha: torch.Tensor  # (M, T)
+    iterations: int
+    residual: float
+
+
+def _knm_t_knm(kernel: Kernel, X: torch.Tensor, C: torch.Tensor, u: torch.Tensor, block: int):
+    """K_nMᵀ(K_nM u) in row blocks. u: (M, T) -> (M, T)."""
+    out = torch.zeros_like(u)
+    for s in range(0, len(X), block):
+        Kr = kernel(X[s : s + block], C)  # (b, M)
+        out += Kr.T @ (Kr @ u)
+    return out
+
+
+def _knm_t(kernel: Kernel, X: torch.Tensor, C: torch.Tensor, Y: torch.Tensor, block: int):
+    """K_nMᵀ Y in row blocks. Y: (n, T) -> (M, T)."""
+    out = torch.zeros(len(C), Y.shape[1], dtype=Y.dtype, device=Y.device)
+    for s in range(0, len(X), block):
+        out += kernel(X[s : s + block], C).T @ Y[s : s + block]
+    return out
+
+
+def falkon_fit(
+    kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, options: FalkonOptions = FalkonOptions()
+) -> FalkonFit:
+    """Fit FALKON. kernel(a (b, D), c (M, D)) -> (b, M); X: (n, D); Y: (n, T) or (n,)."""
+    n = len(X)
+    if options.centers > n:
+        raise ValueError(f"FALKON centers M={options.centers} exceeds the n={n} training points")
+    if len(Y) != n:
+        raise ValueError(f"X has {n} rows but Y has {len(Y)}")
+    dtype = getattr(torch, options.dtype)
+    X = X.reshape(n, -1).to(dtype)
+    Y = Y.reshape(n, -1).to(dtype)
+    if not (torch.isfinite(X).all() and torch.isfinite(Y).all()):
+        raise ValueError("FALKON inputs contain NaN or inf")
+    M, lam = options.centers, options.ridge
+    g = torch.Generator().manual_seed(options.seed)
+    idx = torch.randperm(n, generator=g)[:M].to(X.device)
+    C = X[idx]
+
+    Kmm = kernel(C, C)
+    eps = torch.finfo(dtype).eps
+    Lt, _ = cholesky_jitter(Kmm, shift=eps * M, what="K_MM")  # K_MM + εMI = Lt Ltᵀ
+    T = Lt.T  # upper: K_MM ≈ TᵀT
+    La, _ = cholesky_jitter(T @ T.T / M, shift=lam, what="TTᵀ/M + λI")
+    A = La.T  # upper
+
+    def tri(Mat: torch.Tensor, b: torch.Tensor, *, upper: bool, left_t: bool = False):
+        return torch.linalg.solve_triangular(Mat.T if left_t else Mat, b, upper=upper ^ left_t)
+
+    def B(u):  # T⁻¹A⁻¹u
+        return tri(T, tri(A, u, upper=True), upper=True)
+
+    def Bt(v):  # A⁻ᵀT⁻ᵀv
+        return tri(A, tri(T, v, upper=True, left_t=True), upper=True, left_t=True)
+
+    def BHB(u):  # Bᵀ(K_nMᵀK_nM/n + λK_MM)B u, with K_MM ≈ TᵀT
+        Au = tri(A, u, upper=True)
+        return Bt(_knm_t_knm(kernel, X, C, tri(T, Au, upper=True), options.block) / n) + lam * tri(
+            A, Au, upper=True, left_t=True
+        )
+
+    r0 = Bt(_knm_t(kernel, X, C, Y, options.block) / n)
+    beta, iters, resid = conjugate_gradient(BHB, r0, tol=options.tol, maxiter=options.maxiter)
+    return FalkonFit(centers=C, alpha=B(beta), iterations=iters, residual=resid)
+
+
+def falkon_predict(kernel: Kernel, X: torch.Tensor, fit: FalkonFit, block: int = 4096):
+    """k(X, C) α in row blocks. X: (m, D) -> (m, T)."""
+    X = X.reshape(len(X), -1).to(fit.alpha.dtype)
+    return torch.cat(
+        [kernel(X[s : s + block], fit.centers) @ fit.alpha for s in range(0, len(X), block)]
+    )
+
+
+def conjugate_gradient(
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    *,
+    tol: float = 1e-8,
+    maxiter: int = 100,
+) -> tuple[torch.Tensor, int, float]:
+    """Solve H x = b for symmetric PD H given as `matvec`, all columns of b: (M, T) at once.
+
+    Stops when every column's ‖r‖/‖b‖ ≤ tol; warns with the reached residual at the cap.
+    Returns (x, iterations, max relative residual).
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = r.clone()
+    bnorm = b.norm(dim=0).clamp_min(torch.finfo(b.dtype).tiny)
+    rs = (r * r).sum(0)
+    rel = float((rs.sqrt() / bnorm).max())
+    it = 0
+    while it < maxiter and rel > tol:
+        Hp = matvec(p)
+        a = rs / (p * Hp).sum(0).clamp_min(torch.finfo(b.dtype).tiny)
+        x += a * p
+        r -= a * Hp
+        rs_new = (r * r).sum(0)
+        p = r + (rs_new / rs.clamp_min(torch.finfo(b.dtype).tiny)) * p
+        rs = rs_new
+        it += 1
+        rel = float((rs.sqrt() / bnorm).max())
+    if rel > tol and not math.isnan(rel):
+        log.warning(
+            "conjugate gradient stopped at the iteration cap (%d) with relative residual %.3g "
+            "> tol %.3g; raise solver.maxiter or the ridge",
+            maxiter, rel, tol,
+        )  # fmt: skip
+    return x, it, rel

@@ -1,0 +1,54 @@
+"""Support vector classification on precomputed nvk Gram matrices (scikit-learn's SVC)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.svm import SVC
+
+
+@dataclass(frozen=True)
+class SVCOptions:
+    """C > 0: the SVM's box constraint; other settings as in `sklearn.svm.SVC`."""
+
+    C: float = 1.0
+    tol: float = 1e-3
+    max_iter: int = -1
+    cache_size: float = 500.0
+
+    def __post_init__(self) -> None:
+        if not self.C > 0:
+            raise ValueError(f"SVC needs C > 0, got C={self.C}")
+
+
+def svc_fit(K: torch.Tensor, y: torch.Tensor, options: SVCOptions = SVCOptions()) -> SVC:
+    """Fit `SVC(kernel="precomputed")` on K: (N, N) with labels y: (N,)."""
+    if K.shape[0] != K.shape[1] or K.shape[0] != len(y):
+        raise ValueError(f"K must be (N, N) with N = len(y) = {len(y)}, got {tuple(K.shape)}")
+    if not torch.isfinite(K).all():
+        raise ValueError("Gram matrix has NaN/inf entries")
+    clf = SVC(
+        kernel="precomputed",
+        C=options.C,
+        tol=options.tol,
+        max_iter=options.max_iter,
+        cache_size=options.cache_size,
+        decision_function_shape="ovr",
+    )
+    clf.fit(K.double().cpu().numpy(), y.cpu().numpy())
+    return clf
+
+
+def svc_scores(clf: SVC, K_test: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Decision scores (M, num_classes) from K_test = k(X_test, X_train): (M, N).
+
+    Binary problems give (−s, s); classes absent from training get −inf scores.
+    """
+    f = np.asarray(clf.decision_function(K_test.double().cpu().numpy()))
+    if f.ndim == 1:
+        f = np.stack([-f, f], axis=1)
+    scores = np.full((f.shape[0], num_classes), -np.inf)
+    scores[:, clf.classes_.astype(int)] = f
+    return torch.from_numpy(scores)
