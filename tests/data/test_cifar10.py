@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ def tiny(tmp_path: Path):
 def test_images_layout_subset_and_val(tiny) -> None:
     root, (x, y, xt, yt) = tiny
     dm = CIFAR10DataModule(root=str(root), subset=12, val_size=5, test_subset=4,
-                           standardize=False, verify_md5=False)  # fmt: skip
+                           standardize=False, checksum="skip")  # fmt: skip
     d = dm.full_batch()
     assert d.x_train.shape == (12, 3, 32, 32) and d.x_val.shape == (5, 3, 32, 32)
     assert d.x_test.shape == (4, 3, 32, 32) and d.x_train.dtype == torch.float32
@@ -38,7 +39,7 @@ def test_images_layout_subset_and_val(tiny) -> None:
 def test_standardization_uses_train_statistics(tiny) -> None:
     root, (x, *_rest) = tiny
     dm = CIFAR10DataModule(
-        root=str(root / "cifar-10-batches-py"), subset=10, val_size=4, verify_md5=False
+        root=str(root / "cifar-10-batches-py"), subset=10, val_size=4, checksum="skip"
     )  # fmt: skip  (the batches folder itself works too)
     d = dm.full_batch()
     chans = x[:10].reshape(10, 3, 1024) / 255.0
@@ -47,14 +48,20 @@ def test_standardization_uses_train_statistics(tiny) -> None:
     torch.testing.assert_close(d.x_train.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-5, rtol=0)
     expect = (x[10:14].reshape(4, 3, 1024) / 255.0 - mean[None, :, None]) / std[None, :, None]
     np.testing.assert_allclose(d.x_val.reshape(4, 3, 1024).numpy(), expect, atol=1e-5)
-    default = CIFAR10DataModule(root=str(root), val_size=6, verify_md5=False).full_batch()
+    default = CIFAR10DataModule(root=str(root), val_size=6, checksum="skip").full_batch()
     assert len(default.x_train) == 24 and len(default.x_test) == 8  # all but val; all test
 
 
-def test_checksum_is_verified_by_default(tiny) -> None:
+def test_checksum_modes(tiny, caplog) -> None:
     root, _ = tiny
-    with pytest.raises(RuntimeError, match=r"differ from the official archive.*verify_md5=false"):
-        CIFAR10DataModule(root=str(root), subset=4, val_size=2).setup()
+    with pytest.raises(RuntimeError, match=r"'data_batch_1'.*differ from the official CIFAR-10"):
+        CIFAR10DataModule(root=str(root), subset=4, val_size=2, checksum="error").setup()
+    with caplog.at_level(logging.WARNING, logger="nvk.data.cifar10"):
+        d = CIFAR10DataModule(root=str(root), subset=4, val_size=2).full_batch()  # warn
+    assert len(d.x_train) == 4
+    assert "not comparable to published numbers" in caplog.text and "batches.meta" in caplog.text
+    with pytest.raises(ValueError, match="valid: error, warn, skip"):
+        CIFAR10DataModule(root=str(root), checksum="yes")
 
 
 def test_missing_folder_or_file_names_path_and_source(tmp_path: Path, tiny) -> None:
@@ -63,12 +70,12 @@ def test_missing_folder_or_file_names_path_and_source(tmp_path: Path, tiny) -> N
     root, _ = tiny
     (root / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(FileNotFoundError, match=r"lacks \['data_batch_3'\]"):
-        CIFAR10DataModule(root=str(root), verify_md5=False).setup()
+        CIFAR10DataModule(root=str(root), checksum="skip").setup()
 
 
 def test_subset_too_large(tiny) -> None:
     root, _ = tiny
     with pytest.raises(ValueError, match="exceeds the 30 training images"):
-        CIFAR10DataModule(root=str(root), subset=28, val_size=5, verify_md5=False).setup()
+        CIFAR10DataModule(root=str(root), subset=28, val_size=5, checksum="skip").setup()
     with pytest.raises(ValueError, match="exceeds the 8 test images"):
-        CIFAR10DataModule(root=str(root), test_subset=9, val_size=5, verify_md5=False).setup()
+        CIFAR10DataModule(root=str(root), test_subset=9, val_size=5, checksum="skip").setup()

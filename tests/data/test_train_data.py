@@ -54,7 +54,7 @@ def test_train_mlp_on_table(cfg_train, tmp_path: Path) -> None:
 def test_train_mlp_on_tiny_cifar10(cfg_train, tmp_path: Path) -> None:
     write_tiny_cifar10(tmp_path / "cifar")
     cfg = cfg_train("data=cifar10", f"paths.cifar_dir={tmp_path / 'cifar'}", "data.subset=20",
-                    "data.val_size=5", "data.verify_md5=false", *TINY)  # fmt: skip
+                    "data.val_size=5", *TINY)  # fmt: skip
     assert "test/acc" in _run(cfg)
 
 
