@@ -7,8 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+LABEL_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def write_tiny_cifar10(root: Path, per_batch: int = 6, n_test: int = 8, seed: int = 0):
@@ -25,8 +35,12 @@ def write_tiny_cifar10(root: Path, per_batch: int = 6, n_test: int = 8, seed: in
     def batch(n: int, label: str) -> tuple[dict, np.ndarray, list[int]]:
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, n).tolist()
-        entry = {"batch_label": label, "labels": labels, "data": data,
-                 "filenames": [f"img_{label}_{i}.png" for i in range(n)]}  # fmt: skip
+        entry = {
+            "batch_label": label,
+            "labels": labels,
+            "data": data,
+            "filenames": [f"img_{label}_{i}.png" for i in range(n)],
+        }
         return entry, data, labels
 
     train_x, train_y = [], []

@@ -20,8 +20,9 @@ def tiny(tmp_path: Path):
 
 def test_images_layout_subset_and_val(tiny) -> None:
     root, (x, y, xt, yt) = tiny
-    dm = CIFAR10DataModule(root=str(root), subset=12, val_size=5, test_subset=4,
-                           standardize=False, checksum="skip")  # fmt: skip
+    dm = CIFAR10DataModule(
+        root=str(root), subset=12, val_size=5, test_subset=4, standardize=False, checksum="skip"
+    )
     d = dm.full_batch()
     assert d.x_train.shape == (12, 3, 32, 32) and d.x_val.shape == (5, 3, 32, 32)
     assert d.x_test.shape == (4, 3, 32, 32) and d.x_train.dtype == torch.float32
@@ -38,9 +39,9 @@ def test_images_layout_subset_and_val(tiny) -> None:
 
 def test_standardization_uses_train_statistics(tiny) -> None:
     root, (x, *_rest) = tiny
-    dm = CIFAR10DataModule(
+    dm = CIFAR10DataModule(  # the cifar-10-batches-py folder itself works as root too
         root=str(root / "cifar-10-batches-py"), subset=10, val_size=4, checksum="skip"
-    )  # fmt: skip  (the batches folder itself works too)
+    )
     d = dm.full_batch()
     chans = x[:10].reshape(10, 3, 1024) / 255.0
     mean, std = chans.mean(axis=(0, 2)), chans.std(axis=(0, 2), ddof=1)

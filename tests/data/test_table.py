@@ -35,9 +35,13 @@ def csv(tmp_path: Path) -> Path:
 
 def test_classification_with_categorical_one_hot_and_stratified_split(csv: Path) -> None:
     dm = TableDataModule(
-        path=str(csv), label="species", categorical=["color"], features=["a", "b", "color"],
-        normalize="none", seed=1,
-    )  # fmt: skip
+        path=str(csv),
+        label="species",
+        categorical=["color"],
+        features=["a", "b", "color"],
+        normalize="none",
+        seed=1,
+    )
     d = dm.full_batch()
     info = dm.info
     assert info.task == "classification" and info.num_outputs == 3 and info.in_shape == (5,)
@@ -58,8 +62,10 @@ def test_classification_with_categorical_one_hot_and_stratified_split(csv: Path)
 
 
 def test_seeded_split_reproducible(csv: Path) -> None:
-    a, b, c = (TableDataModule(path=str(csv), label="species", categorical=["color"], seed=s)
-               for s in (0, 0, 1))  # fmt: skip
+    a, b, c = (
+        TableDataModule(path=str(csv), label="species", categorical=["color"], seed=s)
+        for s in (0, 0, 1)
+    )
     assert torch.equal(a.full_batch().x_test, b.full_batch().x_test)
     assert not torch.equal(a.full_batch().y_train, c.full_batch().y_train)
 
@@ -83,8 +89,9 @@ def test_split_column(tmp_path: Path) -> None:
     df["part"] = ["train"] * 20 + ["val"] * 4 + ["test"] * 6
     p = tmp_path / "t.csv"
     df.to_csv(p, index=False)
-    dm = TableDataModule(path=str(p), label="species", categorical=["color"], split_column="part",
-                         normalize="none")  # fmt: skip
+    dm = TableDataModule(
+        path=str(p), label="species", categorical=["color"], split_column="part", normalize="none"
+    )
     d = dm.full_batch()
     assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (20, 4, 6)
     np.testing.assert_allclose(d.x_test[:, 0].numpy(), df["a"][24:].to_numpy(), rtol=1e-6)

@@ -31,8 +31,14 @@ def test_train_mlp_on_uci_iris(cfg_train) -> None:
 
 @needs_real
 def test_train_mlp_on_uci_fold(cfg_train) -> None:
-    cfg = cfg_train("data=uci", "data.name=iris", "data.split=fold", "data.fold=2",
-                    f"paths.uci_dir={REAL}", *TINY)  # fmt: skip
+    cfg = cfg_train(
+        "data=uci",
+        "data.name=iris",
+        "data.split=fold",
+        "data.fold=2",
+        f"paths.uci_dir={REAL}",
+        *TINY,
+    )
     assert "test/acc" in _run(cfg)
 
 
@@ -46,15 +52,21 @@ def test_train_mlp_on_sphere(cfg_train) -> None:
 def test_train_mlp_on_table(cfg_train, tmp_path: Path) -> None:
     p = tmp_path / "animals.csv"
     _frame().to_csv(p, index=False)
-    cfg = cfg_train("data=table", f"data.path={p}", "data.label=species",
-                    "data.categorical=[color]", *TINY)  # fmt: skip
+    cfg = cfg_train(
+        "data=table", f"data.path={p}", "data.label=species", "data.categorical=[color]", *TINY
+    )
     assert "test/acc" in _run(cfg)
 
 
 def test_train_mlp_on_tiny_cifar10(cfg_train, tmp_path: Path) -> None:
     write_tiny_cifar10(tmp_path / "cifar")
-    cfg = cfg_train("data=cifar10", f"paths.cifar_dir={tmp_path / 'cifar'}", "data.subset=20",
-                    "data.val_size=5", *TINY)  # fmt: skip
+    cfg = cfg_train(
+        "data=cifar10",
+        f"paths.cifar_dir={tmp_path / 'cifar'}",
+        "data.subset=20",
+        "data.val_size=5",
+        *TINY,
+    )
     assert "test/acc" in _run(cfg)
 
 

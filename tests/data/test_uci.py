@@ -145,9 +145,14 @@ def test_benchmark_rule_on_synthetic_collection(tmp_path: Path) -> None:
         tmp_path, "small", rng.standard_normal((4, 2)), idx % 2, (idx[:2], idx[2:]), folds
     )
     write_uci_dataset(
-        tmp_path, "with_test", rng.standard_normal((4, 2)), idx % 2, (idx[:2], idx[2:]), folds,
+        tmp_path,
+        "with_test",
+        rng.standard_normal((4, 2)),
+        idx % 2,
+        (idx[:2], idx[2:]),
+        folds,
         test_rows=3,
-    )  # fmt: skip
+    )
     (tmp_path / "not_a_dataset").mkdir()
     assert available_datasets(tmp_path) == ["small", "with_test"]
     assert benchmark_datasets(tmp_path) == ["small"]
