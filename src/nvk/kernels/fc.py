@@ -22,7 +22,8 @@ carried to the output by the later layers' derivative kernels:
 
 where f = `frozen_layers` drops the first f layers (Arora et al.'s "fix" option). With zero
 bias init the β² terms enter Θ but not the NNGP: the paper's FC_β. f = L − 1 trains only the
-readout: Θ = C^{L−1} + β², the NNGP of the readout with a Gaussian-initialized bias. L = 1 is
+readout: Θ = C^{L−1} + β², the NNGP of the readout (its bias counted as Gaussian; the hidden
+layers keep their own bias init). L = 1 is
 the linear kernel: NNGP x·z/d + β_g², NTK x·z/d + β².
 
 With σ_w² = 2 and β_g = 0, Σʰ(x, x) = 2‖x‖²/d for all hidden h (variance preserved) and the
@@ -115,13 +116,17 @@ def fc_recursion(
     acc: dict[int, Tensor] = {}  # f -> Σ_{ℓ=f+1}^{h} term_ℓ Π Σ̇ (hidden layers so far)
     if ntk and 0 in frozen and max_depth > 1:
         acc[0] = s2 * p12 + b2
+    snap = 32 * torch.finfo(p12.dtype).eps
     for h in range(2, max_depth + 1):
         # moments of layer h−1's post-activations (unit scale)
         pos1, pos2 = q1 > 0, q2 > 0
         r1 = torch.where(pos1, q1, 1.0).rsqrt() * pos1
         r2 = torch.where(pos2, q2, 1.0).rsqrt() * pos2
         rho = c * r1 * r2
-        sq = (q1 * pos1).sqrt() * (q2 * pos2).sqrt()
+        # |ρ| within rounding of 1 is ±1: arccos amplifies an ulp of ρ to √ulp of θ, which
+        # would make Gram matrices of (near-)parallel rows indefinite at the 1e-8 level
+        rho = torch.where(rho.abs() >= 1 - snap, rho.sign(), rho)
+        sq = (1 / r1.masked_fill(~pos1, 1.0)) * pos1 * (1 / r2.masked_fill(~pos2, 1.0)) * pos2
         cc = sq * arccos1(rho) / _TWO_PI  # C^{h-1}
         dot = None
         if ntk:

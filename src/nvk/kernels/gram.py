@@ -3,7 +3,7 @@
 The (N, M) matrix is computed in (tile × tile) blocks on `device` (CPU or CUDA) and assembled
 on the CPU, so peak device memory is a few tiles whatever N and M are. With `X2=None` only the
 upper block triangle is computed and mirrored (diagonal blocks pass the same tensor twice, so
-translation-invariant kernels get an exact diagonal).
+translation-invariant kernels get an exact diagonal, and are symmetrized).
 
 With `cache_dir`, each finished block is written atomically (temporary file + `os.replace`) to
 `cache_dir/<key>/`, key = SHA-256 of (kernel identity and parameters, dtype, tile, data bytes
@@ -144,6 +144,8 @@ def gram(
                 xa = Ad[i : i + tile]
                 xb = xa if (sym and i == j) else Bd[j : j + tile]
                 blk = kernel(xa, xb).to(device="cpu", dtype=dtype)
+                if sym and i == j:  # exact symmetry despite rounding (e.g. arccos near ρ = 1)
+                    blk = (blk + blk.T) / 2
                 if path is not None:
                     _atomic_save(blk, path)
             out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
