@@ -138,3 +138,11 @@ def test_bad_input(csv: Path, tmp_path: Path) -> None:
     df.to_csv(p, index=False)
     with pytest.raises(ValueError, match="non-finite"):
         TableDataModule(path=str(p), label="species", categorical=["color"]).setup()
+
+
+def test_class_too_rare_to_stratify_falls_back_to_a_plain_split(tmp_path: Path) -> None:
+    p = tmp_path / "rare.csv"
+    pd.DataFrame({"a": np.arange(20.0), "y": ["a"] * 19 + ["b"]}).to_csv(p, index=False)
+    d = TableDataModule(path=str(p), label="y").full_batch()
+    assert len(d.y_train) + len(d.y_val) + len(d.y_test) == 20
+    assert int((torch.cat([d.y_train, d.y_val, d.y_test]) == 1).sum()) == 1

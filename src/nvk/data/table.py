@@ -131,7 +131,7 @@ class TableDataModule(NVKDataModule):
         x = df[self._features]
         if self.categorical:
             x = pd.get_dummies(x, columns=self.categorical, dtype=np.float64)
-        return x.to_numpy(dtype=np.float64)
+        return x.to_numpy(dtype=np.float64, copy=True)
 
     @property
     def info(self) -> DataInfo:
