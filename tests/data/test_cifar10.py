@@ -80,3 +80,19 @@ def test_subset_too_large(tiny) -> None:
         CIFAR10DataModule(root=str(root), subset=28, val_size=5, checksum="skip").setup()
     with pytest.raises(ValueError, match="exceeds the 8 test images"):
         CIFAR10DataModule(root=str(root), test_subset=9, val_size=5, checksum="skip").setup()
+
+
+def test_reader_matches_torchvisions_own_class(tiny, monkeypatch) -> None:
+    """With the md5 check forced to pass, torchvision's CIFAR10 reads the same arrays."""
+    import torchvision.datasets.cifar as tv
+
+    from nvk.data.cifar10 import read_cifar10
+
+    root, _ = tiny
+    monkeypatch.setattr(tv, "check_integrity", lambda *a, **k: True)
+    for train in (True, False):
+        ref = tv.CIFAR10(str(root), train=train, download=False)
+        x, y = read_cifar10(root, train=train, checksum="skip")
+        np.testing.assert_array_equal(x, ref.data.transpose(0, 3, 1, 2))
+        np.testing.assert_array_equal(y, ref.targets)
+    assert ref.classes[3] == "cat"

@@ -4,14 +4,14 @@
 itself), as extracted from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz.
 Images stay images: x: (N, 3, 32, 32) float32; fully connected models flatten them.
 
-Reading goes through `torchvision.datasets.CIFAR10(root, train, download=False)`, which
-checks the md5 of every file against the official archive. `checksum` decides what a
-mismatch does: `error` (refuse), `warn` (default: log a warning that results are not
-comparable to published numbers, then load), `skip` (no md5 computed). For `warn`/`skip` the
-files are read by a subclass whose only change is that integrity check, so re-packed or
-reduced folders in the same pickle layout load too (the tests build such a tiny folder).
-Everything else — file names, pickle layout, the label list in `batches.meta` — is
-torchvision's own code path.
+Reading goes through torchvision's `CIFAR10(root, train, download=False)` code path (file
+names, pickle layout, label list in `batches.meta`). Torchvision refuses any folder whose
+files differ from the official archive's md5; here that comparison is done first, with the
+same md5 values (`official_checksums`), and `checksum` decides what a mismatch does:
+`error` (refuse), `warn` (default: log that results are not comparable to published numbers,
+then load), `skip` (no md5 computed). The files are then read by a subclass whose only change
+is that torchvision's own integrity check becomes an existence check, so reduced or re-packed
+folders in the same pickle layout load too (the tests build such a tiny folder).
 
 Split: train = the first `subset` training images (all but the last `val_size` if null),
 val = the `val_size` training images after them, test = the first `test_subset` test images
