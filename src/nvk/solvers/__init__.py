@@ -1,23 +1,37 @@
 """Solvers on kernel values (Gram matrices or kernel callables) + small option dataclasses."""
 
+from nvk.solvers.base import Solver
 from nvk.solvers.falkon import (
     FalkonFit,
     FalkonOptions,
+    FalkonSolver,
     conjugate_gradient,
     falkon_fit,
     falkon_predict,
 )
-from nvk.solvers.krr import KRRFit, KRROptions, gcv_scores, krr_fit, krr_predict, select_ridge_val
+from nvk.solvers.krr import (
+    KRRFit,
+    KRROptions,
+    KRRSolver,
+    gcv_scores,
+    krr_fit,
+    krr_predict,
+    select_ridge_val,
+)
 from nvk.solvers.linalg import cholesky_jitter
-from nvk.solvers.svc import SVCOptions, svc_fit, svc_scores
+from nvk.solvers.svc import SVCOptions, SVCSolver, svc_fit, svc_scores
 from nvk.solvers.targets import encode_targets
 
 __all__ = [
     "FalkonFit",
     "FalkonOptions",
+    "FalkonSolver",
     "KRRFit",
     "KRROptions",
+    "KRRSolver",
     "SVCOptions",
+    "SVCSolver",
+    "Solver",
     "cholesky_jitter",
     "conjugate_gradient",
     "encode_targets",

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
+from nvk.solvers.base import Solver
 from nvk.solvers.linalg import cholesky_jitter
+from nvk.solvers.targets import encode_targets
 
 log = logging.getLogger("nvk.solvers")
 
@@ -167,3 +169,35 @@ def conjugate_gradient(
             maxiter, rel, tol,
         )  # fmt: skip
     return x, it, rel
+
+
+class FalkonSolver(Solver):
+    """`solver=falkon`: FALKON on encoded targets (one-hot / centered for classification);
+    the n x n Gram matrix is never formed. `<split>/loss` is the squared loss."""
+
+    state_keys = ("centers", "alpha")
+
+    def __init__(self, targets: str = "onehot", **options) -> None:
+        self.targets = targets
+        self.options = FalkonOptions(**options)
+        self.centers: torch.Tensor | None = None
+        self.alpha: torch.Tensor | None = None
+
+    def _Y(self, y: torch.Tensor, info) -> torch.Tensor:
+        return encode_targets(y, task=info.task, num_classes=info.num_outputs,
+                              encoding=self.targets)  # fmt: skip
+
+    def fit(self, kernel, x, y, info, val=None) -> None:
+        X = x.reshape(len(x), -1)
+        fit = falkon_fit(kernel, X, self._Y(y, info).to(X.device), self.options)
+        self.centers, self.alpha = fit.centers, fit.alpha
+        self.iterations_, self.residual_ = fit.iterations, fit.residual
+
+    def predict(self, kernel: Kernel, x: torch.Tensor) -> torch.Tensor:
+        self._require_fitted()
+        assert self.centers is not None and self.alpha is not None
+        fit = FalkonFit(self.centers, self.alpha, 0, 0.0)
+        return falkon_predict(kernel, x.to(self.centers.device), fit, self.options.block)
+
+    def loss(self, scores, y, info) -> float:
+        return float((scores - self._Y(y, info).to(scores.device)).pow(2).mean())

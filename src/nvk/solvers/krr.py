@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from nvk.data.base import DataInfo
+from nvk.solvers.base import Kernel, Solver, flat64
 from nvk.solvers.linalg import check_finite_matrix, cholesky_jitter
+from nvk.solvers.memory import check_gram_memory
+from nvk.solvers.targets import encode_targets
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,58 @@ def select_ridge_val(
         )
     best = max(range(len(ridges)), key=lambda i: (scores[i], -i))
     return float(ridges[best]), scores
+
+
+class KRRSolver(Solver):
+    """`solver=krr`: kernel ridge regression / interpolation (options: `KRROptions`).
+
+    Classification regresses encoded labels (one-hot or centered) and predicts the argmax;
+    `<split>/loss` is the mean squared error to the encoded targets (KRR's own objective).
+    `select="val"` picks λ from `ridges` by validation accuracy (classification) or MSE.
+    """
+
+    state_keys = ("x_train", "alpha")
+
+    def __init__(self, **options) -> None:
+        self.options = KRROptions(**options)
+        self.x_train: torch.Tensor | None = None
+        self.alpha: torch.Tensor | None = None
+        self.ridge_: float | None = None
+
+    def _Y(self, y: torch.Tensor, info: DataInfo) -> torch.Tensor:
+        return encode_targets(
+            y, task=info.task, num_classes=info.num_outputs, encoding=self.options.targets
+        )
+
+    def fit(self, kernel, x, y, info, val=None) -> None:
+        o = self.options
+        X = flat64(x)
+        check_gram_memory(len(X), device=X.device)
+        K = kernel(X, X)
+        Y = self._Y(y, info).to(K.device)
+        ridge = o.ridge
+        if o.select == "gcv":
+            scores = gcv_scores(K, Y, o.ridges)
+            ridge = float(o.ridges[int(torch.argmin(scores))])
+        elif o.select == "val":
+            if val is None:
+                raise ValueError("KRR select='val' needs a validation split")
+            Kv = kernel(flat64(val[0]), X)
+            yv = val[1].to(K.device)
+
+            def score(pred: torch.Tensor) -> float:
+                if info.task == "classification":
+                    return float((pred.argmax(1) == yv).double().mean())
+                return -float((pred - yv.reshape(len(yv), -1)).pow(2).mean())
+
+            ridge, _ = select_ridge_val(K, Y, Kv, score, o.ridges, jitter=o.jitter)
+        fit = krr_fit(K, Y, ridge=ridge, jitter=o.jitter)
+        self.x_train, self.alpha, self.ridge_ = X, fit.alpha, ridge
+
+    def predict(self, kernel: Kernel, x: torch.Tensor) -> torch.Tensor:
+        self._require_fitted()
+        assert self.x_train is not None and self.alpha is not None
+        return kernel(flat64(x).to(self.x_train.device), self.x_train) @ self.alpha
+
+    def loss(self, scores, y, info) -> float:
+        return float((scores - self._Y(y, info).to(scores.device)).pow(2).mean())

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.svm import SVC
+
+from nvk.solvers.base import Kernel, Solver, flat64
+from nvk.solvers.memory import check_gram_memory
 
 
 @dataclass(frozen=True)
@@ -52,3 +56,41 @@ def svc_scores(clf: SVC, K_test: torch.Tensor, num_classes: int) -> torch.Tensor
     scores = np.full((f.shape[0], num_classes), -np.inf)
     scores[:, clf.classes_.astype(int)] = f
     return torch.from_numpy(scores)
+
+
+class SVCSolver(Solver):
+    """`solver=svc`: `SVC(kernel="precomputed", C)` on the model's Gram matrix (classification).
+
+    The fitted scikit-learn model travels in checkpoints as pickled bytes (a uint8 tensor).
+    """
+
+    state_keys = ("x_train", "svc_pickle")
+
+    def __init__(self, **options) -> None:
+        self.options = SVCOptions(**options)
+        self.x_train: torch.Tensor | None = None
+        self.svc_pickle: torch.Tensor | None = None
+        self._clf: SVC | None = None
+
+    def fit(self, kernel, x, y, info, val=None) -> None:
+        if info.task != "classification":
+            raise ValueError(
+                f"solver=svc is for classification, but data {info.name!r} is a regression "
+                "task; use solver=krr, solver=falkon or solver=gp"
+            )
+        X = flat64(x)
+        check_gram_memory(len(X), device=X.device)
+        self._clf = svc_fit(kernel(X, X), y, self.options)
+        self.x_train = X
+        blob = pickle.dumps(self._clf)
+        self.svc_pickle = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+
+    def load_state_dict(self, state) -> None:
+        super().load_state_dict(state)
+        self._clf = pickle.loads(bytes(self.svc_pickle.cpu().numpy()))  # the user's own file
+
+    def predict(self, kernel: Kernel, x: torch.Tensor) -> torch.Tensor:
+        self._require_fitted()
+        assert self._clf is not None and self.x_train is not None
+        n_cls = int(max(self._clf.classes_.max() + 1, 2))
+        return svc_scores(self._clf, kernel(flat64(x).to(self.x_train.device), self.x_train), n_cls)
