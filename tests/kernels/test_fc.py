@@ -267,3 +267,16 @@ def test_bad_inputs() -> None:
         y[1, 1] = bad
         with pytest.raises(ValueError, match="non-finite"):
             fc_ntk(x, y, depth=2)
+
+
+@pytest.mark.parametrize(("bias", "bias_init"), BIASES)
+def test_inplace_and_autograd_paths_agree(bias: float, bias_init: str) -> None:
+    x, z = randn(9, 4, seed=18), randn(6, 4, seed=19)
+    x[0] = 0.0
+    z[1] = 3 * x[2]
+    with torch.no_grad():
+        fast = fc_kernel_grid(x, z, max_depth=4, bias=bias, bias_init=bias_init)
+    slow = fc_kernel_grid(x.requires_grad_(True), z, max_depth=4, bias=bias, bias_init=bias_init)
+    assert all(v.requires_grad for (_, depth, _), v in slow.items() if depth > 0)
+    for key, k in fast.items():
+        torch.testing.assert_close(k, slow[key].detach(), rtol=1e-13, atol=1e-14)

@@ -116,40 +116,58 @@ def fc_recursion(
     acc: dict[int, Tensor] = {}  # f -> Σ_{ℓ=f+1}^{h} term_ℓ Π Σ̇ (hidden layers so far)
     if ntk and 0 in frozen and max_depth > 1:
         acc[0] = s2 * p12 + b2
-    snap = 32 * torch.finfo(p12.dtype).eps
+    # |ρ| within rounding of 1 counts as ±1: arccos turns an ulp of ρ into √ulp of θ, which
+    # would make Gram matrices of (near-)parallel rows indefinite at the 1e-8 level. Scaling ρ
+    # by 1/(1 − snap) before clamping does this without an extra pass.
+    inv = 1.0 / (1.0 - 32 * torch.finfo(p12.dtype).eps)
+    fast = not (torch.is_grad_enabled() and any(t.requires_grad for t in (p1, p2, p12)))
     for h in range(2, max_depth + 1):
+        last = h == max_depth
         # moments of layer h−1's post-activations (unit scale)
         pos1, pos2 = q1 > 0, q2 > 0
-        r1 = torch.where(pos1, q1, 1.0).rsqrt() * pos1
-        r2 = torch.where(pos2, q2, 1.0).rsqrt() * pos2
-        rho = c * r1 * r2
-        # |ρ| within rounding of 1 is ±1: arccos amplifies an ulp of ρ to √ulp of θ, which
-        # would make Gram matrices of (near-)parallel rows indefinite at the 1e-8 level
-        rho = torch.where(rho.abs() >= 1 - snap, rho.sign(), rho)
-        sq = (1 / r1.masked_fill(~pos1, 1.0)) * pos1 * (1 / r2.masked_fill(~pos2, 1.0)) * pos2
-        cc = sq * arccos1(rho) / _TWO_PI  # C^{h-1}
-        dot = None
-        if ntk:
-            dot = arccos0(rho) * (pos1 * pos2) / _TWO_PI  # Ċ^{h-1}
+        r1 = torch.where(pos1, q1, 1.0).rsqrt() * pos1  # (…, N, 1)
+        r2 = torch.where(pos2, q2, 1.0).rsqrt() * pos2  # (…, 1, M)
+        sq1 = pos1 / r1.masked_fill(~pos1, 1.0) / _TWO_PI  # √q1 / 2π (0 at zero rows)
+        sq2 = pos2 / r2.masked_fill(~pos2, 1.0)
+        if fast:  # in place: few (…, N, M) buffers, one arccos per layer
+            rho = c.mul_(r1 * inv).mul_(r2).clamp_(-1.0, 1.0)
+            theta = torch.arccos(rho)
+            cc = torch.sin(theta)
+            dot = theta.neg_().add_(math.pi)  # J₀ = π − θ
+            cc = cc.addcmul_(dot, rho).mul_(sq1).mul_(sq2)  # C^{h-1}
+            del rho
+            if ntk:
+                dot.mul_(1 / _TWO_PI)  # Ċ^{h-1}
+                if not (bool(pos1.all()) and bool(pos2.all())):
+                    dot.mul_(pos1).mul_(pos2)
+        else:  # autograd-safe (custom gradients at |ρ| = 1, see _checks)
+            rho = (c * r1 * inv * r2).clamp(-1.0, 1.0)
+            cc = sq1 * sq2 * arccos1(rho)
+            dot = arccos0(rho) * (pos1 * pos2) / _TWO_PI if ntk else None
         if h in depths:  # readout at layer h (scale 1)
-            nngp[h] = cc + bg2
             if ntk:
                 for f in frozen:
                     if f < h - 1 and f in acc:
-                        ntks[(h, f)] = acc[f] * dot + (cc + b2)
+                        if fast and last:
+                            ntks[(h, f)] = acc[f].mul_(dot).add_(cc).add_(b2)
+                        else:
+                            ntks[(h, f)] = torch.addcmul(cc, acc[f], dot).add_(b2)
                     elif f == h - 1:
                         ntks[(h, f)] = cc + b2
-        if h == max_depth:
+            nngp[h] = cc.add_(bg2) if (fast and last) else cc + bg2
+        if last:
             break
         # layer h as a hidden layer (scale σ_w)
         if ntk:
-            term = s2 * cc + b2
-            sdot = s2 * dot
-            for f in list(acc):
-                acc[f] = acc[f] * sdot + term
+            if fast:
+                for f in acc:
+                    acc[f].mul_(dot).add_(cc).mul_(s2).add_(b2)
+            else:
+                for f in list(acc):
+                    acc[f] = (acc[f] * dot + cc) * s2 + b2
             if h - 1 in frozen:
-                acc[h - 1] = term
-        c = s2 * cc + bg2
+                acc[h - 1] = cc * s2 + b2
+        c = cc.mul_(s2).add_(bg2) if fast else cc * s2 + bg2
         q1, q2 = s2 * q1 / 2 + bg2, s2 * q2 / 2 + bg2
     return nngp, ntks
 
