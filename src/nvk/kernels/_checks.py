@@ -100,14 +100,15 @@ class _PowHalf(torch.autograd.Function):
         return g_s, g_g
 
 
-def pow_half(s: Tensor, gamma: float | Tensor) -> Tensor:
-    """s^(γ/2) of a squared distance s ≥ 0 without NaN gradients (see `_PowHalf`)."""
+def pow_half(s: Tensor, gamma: float | Tensor, *, inplace: bool = False) -> Tensor:
+    """s^(γ/2) of a squared distance s ≥ 0 without NaN gradients (see `_PowHalf`);
+    `inplace=True` may overwrite s when no gradient is needed."""
     if not isinstance(gamma, Tensor):
         if not torch.is_grad_enabled() or not s.requires_grad:
-            s = s.clamp_min(0)
+            s = s.clamp_min_(0) if inplace else s.clamp_min(0)
             if gamma == 2.0:
                 return s
-            return s.sqrt() if gamma == 1.0 else s.pow(gamma / 2)
+            return s.sqrt_() if gamma == 1.0 else s.pow_(gamma / 2)
         gamma = torch.tensor(float(gamma), dtype=s.dtype, device=s.device)
     return _PowHalf.apply(s, gamma.to(s.dtype))
 
@@ -120,15 +121,23 @@ def sqdist(x1: Tensor, x2: Tensor) -> Tensor:
     """
     n1 = (x1 * x1).sum(-1, keepdim=True)  # (…, N, 1)
     n2 = (x2 * x2).sum(-1, keepdim=True).transpose(-1, -2)  # (…, 1, M)
-    g = x1 @ x2.transpose(-1, -2)
+    same = x2 is x1 and x1.shape[-2] > 0
     if torch.is_grad_enabled() and (x1.requires_grad or x2.requires_grad):
-        d2 = n1 + n2 - 2 * g
-    else:  # in place: one (N, M) buffer
-        d2 = g.mul_(-2).add_(n1).add_(n2)
-    d2 = d2.clamp_min(0)
-    if x2 is x1 and d2.shape[-1] == d2.shape[-2]:
-        eye = torch.eye(d2.shape[-1], dtype=torch.bool, device=d2.device)
-        d2 = d2.masked_fill(eye, 0.0)
+        d2 = (n1 + n2 - 2 * (x1 @ x2.transpose(-1, -2))).clamp_min(0)
+        if same:
+            eye = torch.eye(d2.shape[-1], dtype=torch.bool, device=d2.device)
+            d2 = d2.masked_fill(eye, 0.0)
+        return d2
+    # in place: one (…, N, M) buffer, the matrix product fused with the ‖z‖² term
+    if x1.ndim == 2:
+        d2 = torch.addmm(n2, x1, x2.T, alpha=-2)
+    else:
+        d2 = torch.baddbmm(n2, x1, x2.transpose(-1, -2), alpha=-2) if x1.ndim == 3 else (
+            n2 - 2 * (x1 @ x2.transpose(-1, -2))
+        )
+    d2 = d2.add_(n1).clamp_min_(0)
+    if same:
+        d2.diagonal(dim1=-2, dim2=-1).zero_()
     return d2
 
 

@@ -51,14 +51,14 @@ def gamma_exponential(
     c = check_positive(c, name=name, what="c")
     check_gamma(gamma, name=name)
     x2 = check_pair(x1, x2, name=name)
-    return _exp_neg(c, pow_half(sqdist(x1, x2), gamma))
+    return _exp_neg(c, pow_half(sqdist(x1, x2), gamma, inplace=True))
 
 
 def laplace(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
     """Laplace kernel exp(−c‖x1 − x2‖) (γ = 1; = GPyTorch Matérn-½ with ℓ = 1/c)."""
     c = check_positive(c, name="laplace", what="c")
     x2 = check_pair(x1, x2, name="laplace")
-    return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0))
+    return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0, inplace=True))
 
 
 def gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
@@ -73,13 +73,22 @@ def _homogeneous(x1: Tensor, x2: Tensor, c: float, gamma: float | Tensor) -> Ten
     pos1, pos2 = n1 > 0, n2 > 0
     i1 = pos1 / torch.where(pos1, n1, 1.0)
     i2 = pos2 / torch.where(pos2, n2, 1.0)
-    u = (x1 @ x2.transpose(-1, -2)) * i1.unsqueeze(-1) * i2.unsqueeze(-2)
-    s = 2 - 2 * u.clamp(-1.0, 1.0)  # ‖x̂ − ẑ‖²
-    if x2 is x1 and s.shape[-1] == s.shape[-2]:
-        eye = torch.eye(s.shape[-1], dtype=torch.bool, device=s.device)
-        s = s.masked_fill(eye, 0.0)
-    k = torch.exp(-c * pow_half(s, gamma))
-    return n1.unsqueeze(-1) * n2.unsqueeze(-2) * k
+    same = x2 is x1 and x1.shape[-2] > 0
+    if torch.is_grad_enabled() and (x1.requires_grad or x2.requires_grad):
+        u = (x1 @ x2.transpose(-1, -2)) * i1.unsqueeze(-1) * i2.unsqueeze(-2)
+        s = 2 - 2 * u.clamp(-1.0, 1.0)  # ‖x̂ − ẑ‖²
+        if same:
+            eye = torch.eye(s.shape[-1], dtype=torch.bool, device=s.device)
+            s = s.masked_fill(eye, 0.0)
+        k = torch.exp(-c * pow_half(s, gamma))
+        return n1.unsqueeze(-1) * n2.unsqueeze(-2) * k
+    # in place on one (…, N, M) buffer
+    s = (x1 * i1.unsqueeze(-1)) @ (x2 * i2.unsqueeze(-1)).transpose(-1, -2)  # u
+    s.clamp_(-1.0, 1.0).mul_(-2).add_(2)  # ‖x̂ − ẑ‖²
+    if same:
+        s.diagonal(dim1=-2, dim2=-1).zero_()
+    k = pow_half(s, gamma, inplace=True).mul_(-c).exp_()
+    return k.mul_(n1.unsqueeze(-1)).mul_(n2.unsqueeze(-2))
 
 
 def h_gamma_exponential(

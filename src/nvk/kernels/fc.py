@@ -176,10 +176,13 @@ def _products(x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     d = x1.shape[-1]
     p1 = (x1 * x1).sum(-1, keepdim=True) / d
     p2 = ((x2 * x2).sum(-1, keepdim=True) / d).transpose(-1, -2)
-    p12 = (x1 @ x2.transpose(-1, -2)) / d
-    if x2 is x1 and p12.shape[-1] == p12.shape[-2]:  # exact diagonal: ρ = 1 there
-        eye = torch.eye(p12.shape[-1], dtype=torch.bool, device=p12.device)
-        p12 = torch.where(eye, p1.expand(p12.shape), p12)
+    p12 = (x1 @ x2.transpose(-1, -2)).div_(d)
+    if x2 is x1 and p12.shape[-1] > 0:  # exact diagonal: ρ = 1 there
+        if torch.is_grad_enabled() and x1.requires_grad:
+            eye = torch.eye(p12.shape[-1], dtype=torch.bool, device=p12.device)
+            p12 = torch.where(eye, p1.expand(p12.shape), p12)
+        else:
+            p12.diagonal(dim1=-2, dim2=-1).copy_(p1.squeeze(-1))
     return p1, p2, p12
 
 

@@ -145,10 +145,12 @@ def gram(
                 xb = xa if (sym and i == j) else Bd[j : j + tile]
                 blk = kernel(xa, xb).to(device="cpu", dtype=dtype)
                 if sym and i == j:  # exact symmetry despite rounding (e.g. arccos near ρ = 1)
-                    blk = (blk + blk.T) / 2
+                    view = out[i : i + blk.shape[0], j : j + blk.shape[1]]
+                    blk = torch.add(blk, blk.T, out=view).mul_(0.5)
                 if path is not None:
                     _atomic_save(blk, path)
-            out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
+            if not (sym and i == j) or path is not None:
+                out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
             if sym and j != i:
                 out[j : j + blk.shape[1], i : i + blk.shape[0]] = blk.T
     return out

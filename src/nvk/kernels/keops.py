@@ -143,7 +143,7 @@ def _keops_fc(
     d = x1.shape[-1]
     s2, b2 = sigma_w**2, bias**2
     bg2 = b2 if bias_init == "gaussian" else 0.0
-    p12 = (X | Z) / d
+    p12 = (X | Z) * (1.0 / d)  # a float: KeOps turns "/ int" into a float32 inverse
     if depth == 1:
         return p12 + (b2 if ntk else bg2)
     q1 = s2 * (x1 * x1).sum(-1) / d + bg2  # (…, N) diagonal Σ of layer 1
