@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nvk.entry import prepare_environment
 from nvk.utils.io import atomic_write_json, atomic_write_text
@@ -82,6 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = instantiate(cfg.data)
     datamodule.setup()  # loads and validates (NaN/inf, shapes) before anything trains
+    resolve_optimized_metric(cfg, datamodule.info.task)
     model = build(cfg.model, info=datamodule.info)
     callbacks = _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
@@ -152,6 +153,14 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         _finish_wandb()
     print(summary_line(metrics, output_dir), flush=True)
     return metrics
+
+
+def resolve_optimized_metric(cfg: DictConfig, task: str) -> None:
+    """`optimized_metric: auto` -> val/acc (classification) or val/mse (regression), in place,
+    so the recorded config and the value train.py returns agree."""
+    if cfg.get("optimized_metric") == "auto":
+        with open_dict(cfg):
+            cfg.optimized_metric = "val/acc" if task == "classification" else "val/mse"
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
