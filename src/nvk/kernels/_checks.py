@@ -36,7 +36,14 @@ def check_pair(x1: Tensor, x2: Tensor | None, *, name: str) -> Tensor:
     return x2
 
 
-def check_positive(value: float, *, name: str, what: str) -> float:
+def check_positive(value: float | Tensor, *, name: str, what: str) -> float | Tensor:
+    """A finite value > 0. Tensors (learnable hyperparameters, e.g. GPyTorch's c) are checked
+    on their detached values and returned as they are, so gradients flow through them."""
+    if isinstance(value, Tensor):
+        v = value.detach()
+        if not bool(torch.all(torch.isfinite(v) & (v > 0))):
+            raise ValueError(f"{name}: {what} must be finite and > 0, got {value!r}")
+        return value
     v = float(value)
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name}: {what} must be a finite number > 0, got {value!r}")
@@ -96,16 +103,24 @@ class _PowHalf(torch.autograd.Function):
             g_s = torch.where(pos, grad * (gamma / 2) * out / safe, torch.zeros_like(s))
         if ctx.needs_input_grad[1]:
             full = torch.where(pos, grad * 0.5 * torch.log(safe) * out, torch.zeros_like(s))
-            g_g = full.sum().reshape(gamma.shape) if gamma.numel() == 1 else full
+            g_g = (
+                full.sum().reshape(gamma.shape)
+                if gamma.numel() == 1
+                else full.sum_to_size(gamma.shape)
+            )
         return g_s, g_g
 
 
-def pow_half(s: Tensor, gamma: float | Tensor, *, inplace: bool = False) -> Tensor:
+def pow_half(
+    s: Tensor, gamma: float | Tensor, *, inplace: bool = False, nonneg: bool = False
+) -> Tensor:
     """s^(γ/2) of a squared distance s ≥ 0 without NaN gradients (see `_PowHalf`);
-    `inplace=True` may overwrite s when no gradient is needed."""
+    `inplace=True` may overwrite s when no gradient is needed; `nonneg=True` skips the clamp
+    (s is already clamped)."""
     if not isinstance(gamma, Tensor):
         if not torch.is_grad_enabled() or not s.requires_grad:
-            s = s.clamp_min_(0) if inplace else s.clamp_min(0)
+            if not nonneg:
+                s = s.clamp_min_(0) if inplace else s.clamp_min(0)
             if gamma == 2.0:
                 return s
             return s.sqrt_() if gamma == 1.0 else s.pow_(gamma / 2)
@@ -132,8 +147,10 @@ def sqdist(x1: Tensor, x2: Tensor) -> Tensor:
     if x1.ndim == 2:
         d2 = torch.addmm(n2, x1, x2.T, alpha=-2)
     else:
-        d2 = torch.baddbmm(n2, x1, x2.transpose(-1, -2), alpha=-2) if x1.ndim == 3 else (
-            n2 - 2 * (x1 @ x2.transpose(-1, -2))
+        d2 = (
+            torch.baddbmm(n2, x1, x2.transpose(-1, -2), alpha=-2)
+            if x1.ndim == 3
+            else (n2 - 2 * (x1 @ x2.transpose(-1, -2)))
         )
     d2 = d2.add_(n1).clamp_min_(0)
     if same:

@@ -37,44 +37,48 @@ from nvk.kernels._checks import (
 )
 
 
-def _exp_neg(c: float, r_gamma: Tensor) -> Tensor:
-    if torch.is_grad_enabled() and r_gamma.requires_grad:
+def _exp_neg(c: float | Tensor, r_gamma: Tensor) -> Tensor:
+    grad_c = isinstance(c, Tensor) and c.requires_grad
+    if torch.is_grad_enabled() and (r_gamma.requires_grad or grad_c):
         return torch.exp(-c * r_gamma)
     return r_gamma.mul_(-c).exp_()
 
 
 def gamma_exponential(
-    x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0, gamma: float | Tensor = 1.0
+    x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0, gamma: float | Tensor = 1.0
 ) -> Tensor:
     """γ-exponential kernel exp(−c‖x1 − x2‖^γ), (…, N, D) × (…, M, D) → (…, N, M)."""
     name = "gamma_exponential"
     c = check_positive(c, name=name, what="c")
     check_gamma(gamma, name=name)
     x2 = check_pair(x1, x2, name=name)
-    return _exp_neg(c, pow_half(sqdist(x1, x2), gamma, inplace=True))
+    return _exp_neg(c, pow_half(sqdist(x1, x2), gamma, inplace=True, nonneg=True))
 
 
-def laplace(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+def laplace(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) -> Tensor:
     """Laplace kernel exp(−c‖x1 − x2‖) (γ = 1; = GPyTorch Matérn-½ with ℓ = 1/c)."""
     c = check_positive(c, name="laplace", what="c")
     x2 = check_pair(x1, x2, name="laplace")
-    return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0, inplace=True))
+    return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0, inplace=True, nonneg=True))
 
 
-def gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+def gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) -> Tensor:
     """Gaussian kernel exp(−c‖x1 − x2‖²) (γ = 2)."""
     c = check_positive(c, name="gaussian", what="c")
     x2 = check_pair(x1, x2, name="gaussian")
     return _exp_neg(c, sqdist(x1, x2))
 
 
-def _homogeneous(x1: Tensor, x2: Tensor, c: float, gamma: float | Tensor) -> Tensor:
+def _homogeneous(x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tensor) -> Tensor:
     n1, n2 = safe_norm(x1), safe_norm(x2)  # (…, N), (…, M)
     pos1, pos2 = n1 > 0, n2 > 0
     i1 = pos1 / torch.where(pos1, n1, 1.0)
     i2 = pos2 / torch.where(pos2, n2, 1.0)
     same = x2 is x1 and x1.shape[-2] > 0
-    if torch.is_grad_enabled() and (x1.requires_grad or x2.requires_grad):
+    grad = torch.is_grad_enabled() and any(
+        isinstance(t, Tensor) and t.requires_grad for t in (x1, x2, c, gamma)
+    )  # learnable c or γ (GPyTorch) need the out-of-place path too
+    if grad:
         u = (x1 @ x2.transpose(-1, -2)) * i1.unsqueeze(-1) * i2.unsqueeze(-2)
         s = 2 - 2 * u.clamp(-1.0, 1.0)  # ‖x̂ − ẑ‖²
         if same:
@@ -83,16 +87,17 @@ def _homogeneous(x1: Tensor, x2: Tensor, c: float, gamma: float | Tensor) -> Ten
         k = torch.exp(-c * pow_half(s, gamma))
         return n1.unsqueeze(-1) * n2.unsqueeze(-2) * k
     # in place on one (…, N, M) buffer
-    s = (x1 * i1.unsqueeze(-1)) @ (x2 * i2.unsqueeze(-1)).transpose(-1, -2)  # u
-    s.clamp_(-1.0, 1.0).mul_(-2).add_(2)  # ‖x̂ − ẑ‖²
+    xn1 = x1 * i1.unsqueeze(-1)
+    xn2 = xn1 if same else x2 * i2.unsqueeze(-1)
+    s = (xn1 @ xn2.transpose(-1, -2)).mul_(-2).add_(2).clamp_min_(0)  # ‖x̂ − ẑ‖² = 2 − 2u
     if same:
         s.diagonal(dim1=-2, dim2=-1).zero_()
-    k = pow_half(s, gamma, inplace=True).mul_(-c).exp_()
+    k = pow_half(s, gamma, inplace=True, nonneg=True).mul_(-c).exp_()
     return k.mul_(n1.unsqueeze(-1)).mul_(n2.unsqueeze(-2))
 
 
 def h_gamma_exponential(
-    x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0, gamma: float | Tensor = 1.0
+    x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0, gamma: float | Tensor = 1.0
 ) -> Tensor:
     """Homogeneous γ-exponential ‖x‖‖z‖ exp(−c‖x/‖x‖ − z/‖z‖‖^γ), → (…, N, M)."""
     name = "h_gamma_exponential"
@@ -102,15 +107,21 @@ def h_gamma_exponential(
     return _homogeneous(x1, x2, c, gamma)
 
 
-def h_laplace(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+def h_laplace(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) -> Tensor:
     """H-Laplace ‖x‖‖z‖ exp(−c√(2 − 2u)) = ‖x‖‖z‖ exp(−c′√(1 − u)), c′ = √2 c (eq. 5)."""
     c = check_positive(c, name="h_laplace", what="c")
     x2 = check_pair(x1, x2, name="h_laplace")
     return _homogeneous(x1, x2, c, 1.0)
 
 
-def h_gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float = 1.0) -> Tensor:
+def h_gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) -> Tensor:
     """H-Gaussian ‖x‖‖z‖ exp(−c(2 − 2u)) = ‖x‖‖z‖ exp(−2c(1 − u))."""
     c = check_positive(c, name="h_gaussian", what="c")
     x2 = check_pair(x1, x2, name="h_gaussian")
     return _homogeneous(x1, x2, c, 2.0)
+
+
+# Mirroring a symmetric Gram matrix's upper triangle costs about as much as computing these
+# kernels, so `gram` computes all blocks for them (see `gram(mirror=...)`).
+for _k in (gamma_exponential, laplace, gaussian, h_gamma_exponential, h_laplace, h_gaussian):
+    _k.gram_mirror = False  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 The (N, M) matrix is computed in (tile × tile) blocks on `device` (CPU or CUDA) and assembled
 on the CPU, so peak device memory is a few tiles whatever N and M are. With `X2=None` only the
 upper block triangle is computed and mirrored (diagonal blocks pass the same tensor twice, so
-translation-invariant kernels get an exact diagonal, and are symmetrized).
+translation-invariant kernels get an exact diagonal, and are symmetrized); see `mirror`.
 
 With `cache_dir`, each finished block is written atomically (temporary file + `os.replace`) to
 `cache_dir/<key>/`, key = SHA-256 of (kernel identity and parameters, dtype, tile, data bytes
@@ -91,6 +91,7 @@ def gram(
     cache_dir: str | os.PathLike | None = None,
     key: str | None = None,
     progress: bool = False,
+    mirror: bool | None = None,
 ) -> Tensor:
     """K[i, j] = kernel(X1[i], X2[j]), X1 (N, …), X2 (M, …) → (N, M) on the CPU in `dtype`.
 
@@ -103,10 +104,19 @@ def gram(
         cache_dir: write finished blocks here and reuse them on rerun (see module docstring).
         key: overrides the kernel part of the cache key (for callables without a stable name).
         progress: show a tqdm progress bar over blocks.
+        mirror: for X2=None, compute the upper block triangle only, symmetrize the diagonal
+            blocks and mirror (an exactly symmetric result). None: the kernel's `gram_mirror`
+            attribute, else True. Cheap kernels (the exponential family) set it False since a
+            transposed copy costs about as much as computing them: all blocks are computed
+            then (symmetric up to rounding; diagonal blocks still see the same tensor twice).
     """
     if tile < 1:
         raise ValueError(f"gram: tile must be >= 1, got {tile}")
     sym = X2 is None
+    if mirror is None:
+        func = kernel.func if isinstance(kernel, functools.partial) else kernel
+        mirror = bool(getattr(func, "gram_mirror", True))
+    half = sym and mirror
     dev = torch.device(device) if device is not None else X1.device
     A = X1.reshape(len(X1), -1)
     B = A if sym else X2.reshape(len(X2), -1)
@@ -114,7 +124,7 @@ def gram(
         raise ValueError(f"gram: feature dimensions differ: {A.shape[1]} vs {B.shape[1]}")
     N, M = len(A), len(B)
     out = torch.empty((N, M), dtype=dtype)
-    blocks = [(i, j) for i in range(0, N, tile) for j in range(0, M, tile) if not sym or j >= i]
+    blocks = [(i, j) for i in range(0, N, tile) for j in range(0, M, tile) if not half or j >= i]
     folder = None
     if cache_dir is not None:
         ident = {
@@ -122,6 +132,7 @@ def gram(
             "kernel": key if key is not None else kernel_key(kernel),
             "dtype": str(dtype),
             "tile": tile,
+            "mirror": half,
             "X1": _data_hash(X1),
             "X2": "symmetric" if sym else _data_hash(X2),
         }
@@ -144,13 +155,13 @@ def gram(
                 xa = Ad[i : i + tile]
                 xb = xa if (sym and i == j) else Bd[j : j + tile]
                 blk = kernel(xa, xb).to(device="cpu", dtype=dtype)
-                if sym and i == j:  # exact symmetry despite rounding (e.g. arccos near ρ = 1)
+                if half and i == j:  # exact symmetry despite rounding (e.g. arccos near ρ = 1)
                     view = out[i : i + blk.shape[0], j : j + blk.shape[1]]
                     blk = torch.add(blk, blk.T, out=view).mul_(0.5)
                 if path is not None:
                     _atomic_save(blk, path)
-            if not (sym and i == j) or path is not None:
+            if not (half and i == j) or path is not None:
                 out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
-            if sym and j != i:
+            if half and j != i:
                 out[j : j + blk.shape[1], i : i + blk.shape[0]] = blk.T
     return out
