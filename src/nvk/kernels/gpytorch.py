@@ -42,10 +42,16 @@ def _keops_available() -> bool:
     return True
 
 
-def _covar(x1: Tensor, x2: Tensor, *, twin: Callable, fixed: dict, **tensor_params: Tensor):
-    # KernelLinearOperator passes hyperparameters with 2 non-batch dims: (..., 1, 1) -> scalar
-    params = {k: v.reshape(-1)[:1] for k, v in tensor_params.items()}
-    return twin(x1, x2, **fixed, **params)
+def _covar(
+    x1: Tensor, x2: Tensor, *, twin: Callable, pure: Callable, fixed: dict, **tensor_params: Tensor
+):
+    # Hyperparameters arrive as (*batch, 1, 1). KernelLinearOperator evaluates its diagonal and
+    # single entries (pivoted-Cholesky preconditioner) as batches of 1 x 1 kernels, which must be
+    # dense tensors: those go to the pure function, as GPyTorch's own KeOps kernels do.
+    if x1.size(-2) == 1 or x2.size(-2) == 1:
+        same = x2 is x1 or (x1.shape == x2.shape and torch.equal(x1, x2))
+        return pure(x1, x1 if same else x2, **fixed, **tensor_params)
+    return twin(x1, x2, **fixed, **tensor_params)
 
 
 class NVKKernel(gpytorch.kernels.Kernel):
@@ -138,8 +144,16 @@ class NVKKernel(gpytorch.kernels.Kernel):
         if self.use_keops(x1, x2):
             tp = {k: v.to(x1.dtype) for k, v in self._tensor_params().items()}
             return KernelLinearOperator(
-                x1, x2, covar_func=_covar, twin=type(self).twin, fixed=dict(self.fixed), **tp
+                x1,
+                x2,
+                covar_func=_covar,
+                twin=type(self).twin,
+                pure=type(self).pure,
+                fixed=dict(self.fixed),
+                **tp,
             )
+        if x2 is not x1 and x1.shape == x2.shape and torch.equal(x1, x2):
+            x2 = x1  # GPyTorch passes copies: `x2 is x1` gives exact distances 0 on the diagonal
         return type(self).pure(x1, x2, **kw)
 
 

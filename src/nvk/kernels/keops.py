@@ -26,9 +26,15 @@ _TWO_PI = 2.0 * math.pi
 _TINY = 1e-300  # below every squared distance of interest: only exact zeros take the 0 branch
 
 
+_PENDING_CACHE: Path | None = None  # see `defer_keops_cache`
+
+
 def _lazy():
     os.environ.setdefault("KEOPS_VERBOSE", "0")
     import pykeops
+
+    if _PENDING_CACHE is not None:
+        set_keops_cache(_PENDING_CACHE)
 
     pykeops.set_verbose(False)
     from pykeops.torch import LazyTensor
@@ -40,10 +46,19 @@ def set_keops_cache(path: str | os.PathLike) -> Path:
     """Compile KeOps formulas into `path` (created if needed)."""
     import pykeops
 
+    global _PENDING_CACHE
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)
     pykeops.set_build_folder(str(p))
+    _PENDING_CACHE = None
     return p
+
+
+def defer_keops_cache(path: str | os.PathLike) -> None:
+    """Like `set_keops_cache`, applied when the first KeOps formula is built: runs that never use
+    KeOps do not import pykeops (a run start calls this with `${paths.cache_dir}/keops`)."""
+    global _PENDING_CACHE
+    _PENDING_CACHE = Path(path)
 
 
 def _vi(t: Tensor):  # per-row scalar (…, N) -> symbolic i-variable (…, N, 1, 1)
@@ -67,9 +82,13 @@ def _pair(x1: Tensor, x2: Tensor | None):
 
 
 def _param(v: float | Tensor, like: Tensor):
-    """A scalar parameter: plain float, or a (1,)-tensor KeOps differentiates through."""
+    """A scalar parameter: plain float, a one-element tensor, or one value per batch given as a
+    (…, 1, 1) tensor (GPyTorch's batch_shape hyperparameters); tensors are differentiable."""
     if isinstance(v, Tensor):
-        return _lazy()(v.reshape(1).to(like.dtype).contiguous())
+        v = v.to(like.dtype)
+        if v.numel() == 1:
+            return _lazy()(v.reshape(1).contiguous())
+        return _lazy()(v[..., None].contiguous())  # (…, 1, 1, 1): a batched KeOps parameter
     return float(v)
 
 
