@@ -56,3 +56,13 @@ def cfg_train(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_cfg("train", base + list(overrides), tmp_path)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keops_cache() -> Path:
+    """KeOps compiles each formula once (seconds): into the project cache, reused across runs."""
+    from nvk.kernels.keops import defer_keops_cache
+
+    path = ROOT / ".cache" / "nvk" / "keops"
+    defer_keops_cache(path)
+    return path
