@@ -138,7 +138,7 @@ def main() -> None:
     p.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--large-repeats", type=int, default=1, help="repeats for n >= 10000")
-    p.add_argument("--tile", type=int, default=1024)
+    p.add_argument("--tile", type=int, default=2048)
     p.add_argument("--jax-python", default=None, help="python with jax + neural-tangents")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "kernels.json"))
     args = p.parse_args()

@@ -146,6 +146,9 @@ def gram(
             os.replace(tmp, meta)
     Ad = A.to(device=dev, dtype=dtype)
     Bd = Ad if sym else B.to(device=dev, dtype=dtype)
+    if len(blocks) == 1 and folder is None and not half:  # one block: no assembly copy
+        with torch.no_grad():
+            return kernel(Ad, Ad if sym else Bd).to(device="cpu", dtype=dtype).contiguous()
     with torch.no_grad():
         for i, j in tqdm(blocks, disable=not progress, desc="gram", unit="block"):
             path = folder / f"r{i}_c{j}.pt" if folder is not None else None
