@@ -39,8 +39,11 @@ from nvk.kernels._checks import (
 
 def _exp_neg(c: float | Tensor, r_gamma: Tensor) -> Tensor:
     grad_c = isinstance(c, Tensor) and c.requires_grad
-    if torch.is_grad_enabled() and (r_gamma.requires_grad or grad_c):
-        return torch.exp(-c * r_gamma)
+    grows = (
+        isinstance(c, Tensor) and torch.broadcast_shapes(c.shape, r_gamma.shape) != r_gamma.shape
+    )
+    if grows or (torch.is_grad_enabled() and (r_gamma.requires_grad or grad_c)):
+        return torch.exp(-c * r_gamma)  # batched c (GPyTorch batch_shape) widens the result
     return r_gamma.mul_(-c).exp_()
 
 
@@ -92,7 +95,7 @@ def _homogeneous(x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tenso
     s = (xn1 @ xn2.transpose(-1, -2)).mul_(-2).add_(2).clamp_min_(0)  # ‖x̂ − ẑ‖² = 2 − 2u
     if same:
         s.diagonal(dim1=-2, dim2=-1).zero_()
-    k = pow_half(s, gamma, inplace=True, nonneg=True).mul_(-c).exp_()
+    k = _exp_neg(c, pow_half(s, gamma, inplace=True, nonneg=True))
     return k.mul_(n1.unsqueeze(-1)).mul_(n2.unsqueeze(-2))
 
 

@@ -1,123 +1,90 @@
 """`model=ntk|nngp|laplace|gaussian|gamma_exp|h_laplace|h_gaussian|h_gamma_exp`: kernel models.
 
-`KernelModule` fits exact kernel ridge regression in float64 in its first training step,
+A `KernelModule` pairs a kernel (a configured pure function from `conf/kernel/`) with a solver
+(`conf/solver/`: krr, svc, falkon, gp). Training is one step: the solver fits on the data
+module's `full_batch()` (train split; the val split too where the solver selects
+hyperparameters), then training stops. Validation and test predict batches against the fitted
+state and log the same metric keys as the networks (`nvk.models.metrics`); `<split>/loss` is the
+solver's own objective (squared loss for krr/falkon/gp, hinge for svc). The solver's state is
+stored in the checkpoint, so `evaluate.py` reloads it into a freshly built module.
 
-    α = (K(X, X) + λ I)⁻¹ Y,    f(x) = K(x, X) α,
-
-Y one-hot (classification) or the raw targets (regression), then stops training. Validation
-and test predict batches against the stored training set and log the same metric keys as the
-networks (`nvk.models.metrics`). The training inputs and α are buffers, so checkpoints reload
-into a freshly built module (`evaluate.py`). The solver is a small internal function; issue 6
-replaces it with the `solver/` configs.
+Kernels see inputs flattened to (N, D) in float64 (images included) through `nvk.kernels.gram`,
+so Gram blocks are tiled with bounded memory on the module's device.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nvk.data.base import DataInfo
 from nvk.kernels.gram import gram, kernel_key
-from nvk.models.metrics import compute_metrics
-
-log = logging.getLogger("nvk")
+from nvk.models.evaluation import EvalMixin
+from nvk.solvers.base import Solver
 
 Kernel = Callable[..., Tensor]
 
 
-def solve_krr(
-    K: Tensor, Y: Tensor, *, ridge: float = 0.0, jitter: float = 1e-10, max_jitter: float = 1e-4
-) -> tuple[Tensor, float]:
-    """α solving (K + λI + εI) α = Y by Cholesky; K (N, N), Y (N, T) → (α (N, T), ε used).
+class TiledKernel:
+    """What solvers call: `gram(pure_kernel, a, b)` in tiles on `device`, float64.
 
-    ε = 0 unless the factorization fails; then ε = jitter·mean(diag K), ×10 per retry up to
-    max_jitter·mean(diag K); past that a least-squares solve (pseudo-inverse) is used.
+    `pure_kernel` stays reachable for solvers that need the formula itself (GP wrappers).
     """
-    if ridge < 0 or jitter < 0:
-        raise ValueError(f"ridge and jitter must be >= 0, got ridge={ridge}, jitter={jitter}")
-    n = K.shape[0]
-    eye = torch.eye(n, dtype=K.dtype, device=K.device)
-    A = K + ridge * eye
-    scale = float(K.diagonal().mean()) if n else 1.0
-    eps, rel = 0.0, jitter
-    while True:
-        chol, info = torch.linalg.cholesky_ex(A + eps * eye)
-        if int(info) == 0:
-            return torch.cholesky_solve(Y, chol), eps
-        if rel > max_jitter or rel == 0:
-            break
-        eps, rel = rel * scale, rel * 10
-    log.warning("kernel matrix not positive definite even with jitter; using lstsq")
-    return torch.linalg.lstsq(A, Y).solution, eps
+
+    def __init__(self, pure_kernel: Kernel, tile: int, device: torch.device) -> None:
+        self.pure_kernel, self.tile, self.device = pure_kernel, tile, device
+
+    def __call__(self, a: Tensor, b: Tensor) -> Tensor:  # (n, …), (m, …) -> (n, m)
+        return gram(self.pure_kernel, a, b, tile=self.tile, device=self.device).to(self.device)
 
 
-class KernelModule(L.LightningModule):
-    """Exact kernel regression with any kernel k(x1 (n, D), x2 (m, D)) → (n, m).
+class KernelModule(EvalMixin, L.LightningModule):
+    """A kernel model: `kernel` k(x1 (n, D), x2 (m, D)) → (n, m) fitted by `solver`.
 
     Args:
         info: the data's `DataInfo` (task, number of outputs).
         kernel: the kernel (Hydra builds it from conf/kernel/*.yaml as a functools.partial).
-        ridge: λ ≥ 0 (0 = interpolation).
-        jitter: relative diagonal jitter tried if the Cholesky factorization fails.
+        solver: a `nvk.solvers.Solver` (conf/solver/*.yaml).
         tile: Gram tile edge (`nvk.kernels.gram`).
     """
 
-    def __init__(
-        self,
-        info: DataInfo,
-        kernel: Kernel,
-        *,
-        ridge: float = 0.0,
-        jitter: float = 1e-10,
-        tile: int = 2048,
-    ) -> None:
+    def __init__(self, info: DataInfo, kernel: Kernel, solver: Solver, *, tile: int = 2048):
         super().__init__()
-        if ridge < 0 or jitter < 0:
-            raise ValueError(f"ridge and jitter must be >= 0, got ridge={ridge}, jitter={jitter}")
-        self.info, self.kernel = info, kernel
-        self.ridge, self.jitter, self.tile = float(ridge), float(jitter), int(tile)
+        if tile < 1:
+            raise ValueError(f"tile must be >= 1, got {tile}")
+        if not isinstance(solver, Solver):
+            raise TypeError(f"solver must be a nvk.solvers.Solver, got {type(solver).__name__}")
+        self.info, self.kernel, self.solver, self.tile = info, kernel, solver, int(tile)
         self.automatic_optimization = False
-        d, o = info.in_features, info.num_outputs
-        self.register_buffer("x_train", torch.zeros(0, d, dtype=torch.float64))
-        self.register_buffer("alpha", torch.zeros(0, o, dtype=torch.float64))
-        self.register_buffer("jitter_used", torch.zeros((), dtype=torch.float64))
-        # the solve counts as one optimizer step (global_step 1), so checkpoint callbacks save it
+        # the fit counts as one optimizer step (global_step 1), so checkpoint callbacks save it
         self._step_marker = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
-        self._outputs: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
         try:
             kernel_desc = kernel_key(kernel)
         except ValueError:
             kernel_desc = repr(kernel)
         self.save_hyperparameters(
-            {"kernel": kernel_desc, "ridge": ridge, "jitter": jitter, "data": info.__dict__}
+            {"kernel": kernel_desc, "solver": type(solver).__name__, "data": info.__dict__}
         )
+
+    @property
+    def kernel_fn(self) -> TiledKernel:
+        """k(a (n, …), b (m, …)) → (n, m) float64, tiled on this module's device."""
+        return TiledKernel(self.kernel, self.tile, self.device)
 
     # -- fitting ------------------------------------------------------------------------------
     @property
     def fitted(self) -> bool:
-        return self.alpha.numel() > 0
+        return self.solver.fitted
 
-    def targets(self, y: Tensor) -> Tensor:
-        """One-hot (N, C) for classification, (N, T) targets for regression, float64."""
-        if self.info.task == "classification":
-            return F.one_hot(y.long(), self.info.num_outputs).to(torch.float64)
-        return y.reshape(len(y), -1).to(torch.float64)
-
-    def fit_data(self, x: Tensor, y: Tensor) -> None:
-        """Solve for α on x (N, …), y (N,) or (N, T)."""
-        x = x.reshape(len(x), -1).to(device=self.device, dtype=torch.float64)
-        K = gram(self.kernel, x, tile=self.tile, device=self.device).to(self.device)
-        alpha, eps = solve_krr(
-            K, self.targets(y).to(self.device), ridge=self.ridge, jitter=self.jitter
-        )
-        self.x_train, self.alpha = x, alpha
-        self.jitter_used = torch.tensor(eps, dtype=torch.float64, device=self.device)
+    def fit_data(self, x: Tensor, y: Tensor, val: tuple[Tensor, Tensor] | None = None) -> None:
+        """Fit the solver on x (N, …), y (N,) or (N, T); `val` for hyperparameter selection."""
+        dev = self.device
+        val = None if val is None else (val[0].to(dev), val[1].to(dev))
+        self.solver.fit(self.kernel_fn, x.to(dev), y.to(dev), self.info, val=val)
 
     def training_step(self, batch: Any, _: int) -> None:
         if not self.fitted:
@@ -125,7 +92,7 @@ class KernelModule(L.LightningModule):
             if dm is None or not hasattr(dm, "full_batch"):
                 raise RuntimeError("KernelModule needs a datamodule with full_batch()")
             data = dm.full_batch()
-            self.fit_data(data.x_train, data.y_train)
+            self.fit_data(data.x_train, data.y_train, val=(data.x_val, data.y_val))
             self.optimizers().step()  # no-op (lr 0, no gradients); advances global_step
         self.trainer.should_stop = True  # one pass is the whole fit
 
@@ -134,47 +101,19 @@ class KernelModule(L.LightningModule):
 
     # -- prediction ---------------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
-        """Predictions (B, O) = K(x, X_train) α, float64."""
+        """Scores (B, C) for classification or predictions (B, T) for regression, float64."""
         if not self.fitted:
             raise RuntimeError("KernelModule is not fitted yet")
-        x = x.reshape(len(x), -1).to(device=self.x_train.device, dtype=torch.float64)
-        k = gram(self.kernel, x, self.x_train, tile=self.tile, device=self.x_train.device)
-        return k.to(self.alpha.device) @ self.alpha
+        return self.solver.predict(self.kernel_fn, x.to(self.device))
 
-    def _eval_step(self, split: str, batch: tuple[Tensor, Tensor]) -> None:
-        if not self.fitted:  # sanity-check validation before the fit
-            return
-        x, y = batch
-        self._outputs[split].append((self(x).detach(), y.detach()))
-
-    def _eval_epoch_end(self, split: str) -> None:
-        outs = self._outputs[split]
-        if not outs:
-            return
-        out = torch.cat([o for o, _ in outs])
-        y = torch.cat([t for _, t in outs])
-        outs.clear()
-        if self.info.task == "regression":
-            out = out.reshape(y.shape) if out.numel() == y.numel() else out
-        metrics = compute_metrics(split, out, y, self.info.task, auc=split == "test")
-        self.log_dict(metrics, prog_bar=split == "val")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], _: int) -> None:
-        self._eval_step("val", batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], _: int) -> None:
-        self._eval_step("test", batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
+    def split_loss(self, out: Tensor, y: Tensor) -> float | None:
+        return self.solver.loss(out, y, self.info)
 
     # -- checkpoints --------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["nvk_solver"] = {k: v.cpu() for k, v in self.solver.state_dict().items()}
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resize the buffers to the fitted shapes before the state dict is loaded."""
-        state = checkpoint.get("state_dict", {})
-        for name in ("x_train", "alpha"):
-            if name in state:
-                setattr(self, name, torch.empty_like(state[name], device=self.device))
+        state = checkpoint.get("nvk_solver")
+        if state:
+            self.solver.load_state_dict({k: v.to(self.device) for k, v in state.items()})

@@ -12,13 +12,14 @@ from torch import nn
 
 from nvk.arch import ArchSpec
 from nvk.data.base import DataInfo
-from nvk.models.metrics import TRAIN_LOSS, compute_metrics
+from nvk.models.evaluation import EvalMixin
+from nvk.models.metrics import TRAIN_LOSS
 from nvk.nets.mlp import MLP
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
-class NetModule(L.LightningModule):
+class NetModule(EvalMixin, L.LightningModule):
     """Trains any `nn.Module` with cross-entropy (classification) or MSE (regression).
 
     Validation/test metrics are computed on the whole split at epoch end with the same
@@ -35,7 +36,6 @@ class NetModule(L.LightningModule):
         super().__init__()
         self.net, self.info = net, info
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"val": [], "test": []}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -50,34 +50,6 @@ class NetModule(L.LightningModule):
         loss = self.loss(self(x), y)
         self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
-
-    def _eval_step(self, split: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        x, y = batch
-        self._outputs[split].append((self(x).detach(), y.detach()))
-
-    def _eval_epoch_end(self, split: str) -> None:
-        outs = self._outputs[split]
-        if not outs:
-            return
-        out = torch.cat([o for o, _ in outs])
-        y = torch.cat([t for _, t in outs])
-        outs.clear()
-        if self.info.task == "regression":
-            out = out.reshape(y.shape) if out.numel() == y.numel() else out
-        metrics = compute_metrics(split, out, y, self.info.task, auc=split == "test")
-        self.log_dict(metrics, prog_bar=split == "val")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
-        self._eval_step("val", batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
-        self._eval_step("test", batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     def configure_optimizers(self) -> Any:
         opt = self.optimizer_factory(params=self.parameters())

@@ -9,6 +9,7 @@ from nvk.solvers.falkon import (
     falkon_fit,
     falkon_predict,
 )
+from nvk.solvers.gp import GPOptions, GPSolver
 from nvk.solvers.krr import (
     KRRFit,
     KRROptions,
@@ -26,6 +27,8 @@ __all__ = [
     "FalkonFit",
     "FalkonOptions",
     "FalkonSolver",
+    "GPOptions",
+    "GPSolver",
     "KRRFit",
     "KRROptions",
     "KRRSolver",

@@ -85,6 +85,11 @@ class SVCSolver(Solver):
         blob = pickle.dumps(self._clf)
         self.svc_pickle = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
 
+    def loss(self, scores, y, info) -> float:
+        """The 0-1 loss (1 − accuracy): SVC's multi-class scores are one-vs-one votes turned
+        into one-vs-rest values, with no likelihood or margin to report instead."""
+        return float((scores.argmax(1) != y.to(scores.device)).double().mean())
+
     def load_state_dict(self, state) -> None:
         super().load_state_dict(state)
         self._clf = pickle.loads(bytes(self.svc_pickle.cpu().numpy()))  # the user's own file
