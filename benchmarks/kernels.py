@@ -139,6 +139,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--large-repeats", type=int, default=1, help="repeats for n >= 10000")
     p.add_argument("--tile", type=int, default=2048)
+    p.add_argument("--kernels", nargs="+", default=None, help="subset, e.g. laplace ntk_L6")
     p.add_argument("--jax-python", default=None, help="python with jax + neural-tangents")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "kernels.json"))
     args = p.parse_args()
@@ -160,6 +161,7 @@ def main() -> None:
                 ("laplace", 1, P(laplace, c=C), P(eager_laplace, x)),
                 ("h_laplace", 1, P(h_laplace, c=C), P(eager_h_laplace, x)),
             ]
+            cases = [c for c in cases if args.kernels is None or c[0] in args.kernels]
             for name, layers, kern, eager in cases:
                 with torch.no_grad():
                     t_nvk = timeit(

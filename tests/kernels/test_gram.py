@@ -110,3 +110,16 @@ def test_cache_survives_kill_and_resumes(tmp_path: Path) -> None:
     assert torch.equal(resumed, gram(functools.partial(fc_ntk, depth=5), x, tile=8))
     assert len(list(cache.glob("*/r*_c*.pt"))) == n_blocks
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # reused, not recomputed
+
+
+def test_cheap_kernels_single_block_and_all_blocks_agree(tmp_path: Path) -> None:
+    """Exponential kernels skip mirroring and run as one block; the tiled (cached) path and an
+    explicitly mirrored run give the same matrix."""
+    x = randn(29, 3, seed=6)
+    one = gram(laplace, x, tile=4)  # single in-place block
+    tiled = gram(laplace, x, tile=4, cache_dir=tmp_path)  # 8 × 8 blocks, all computed
+    mirrored = gram(laplace, x, tile=4, mirror=True)
+    torch.testing.assert_close(tiled, one, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(mirrored, one, rtol=1e-14, atol=1e-15)
+    assert torch.equal(mirrored, mirrored.T)
+    assert len(list(tmp_path.glob("*/r*_c*.pt"))) == 8 * 8

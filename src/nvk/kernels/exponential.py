@@ -128,3 +128,4 @@ def h_gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0)
 # kernels, so `gram` computes all blocks for them (see `gram(mirror=...)`).
 for _k in (gamma_exponential, laplace, gaussian, h_gamma_exponential, h_laplace, h_gaussian):
     _k.gram_mirror = False  # type: ignore[attr-defined]
+    _k.gram_single_buffer = True  # type: ignore[attr-defined]  (in place in the output)

@@ -109,15 +109,21 @@ def gram(
             attribute, else True. Cheap kernels (the exponential family) set it False since a
             transposed copy costs about as much as computing them: all blocks are computed
             then (symmetric up to rounding; diagonal blocks still see the same tensor twice).
+            Kernels with `gram_single_buffer = True` (they work in place in their output) are
+            computed as one block on the CPU when no cache is used.
     """
     if tile < 1:
         raise ValueError(f"gram: tile must be >= 1, got {tile}")
     sym = X2 is None
-    if mirror is None:
-        func = kernel.func if isinstance(kernel, functools.partial) else kernel
-        mirror = bool(getattr(func, "gram_mirror", True))
-    half = sym and mirror
     dev = torch.device(device) if device is not None else X1.device
+    func = kernel.func if isinstance(kernel, functools.partial) else kernel
+    if mirror is None:
+        mirror = bool(getattr(func, "gram_mirror", True))
+    if getattr(func, "gram_single_buffer", False) and cache_dir is None and dev.type == "cpu":
+        # the kernel needs no buffer beyond its (N, M) output: one block is the fastest and
+        # uses no more memory than the result itself
+        tile = max(tile, len(X1), len(X1) if X2 is None else len(X2))
+    half = sym and mirror
     A = X1.reshape(len(X1), -1)
     B = A if sym else X2.reshape(len(X2), -1)
     if A.shape[1] != B.shape[1]:
