@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup train test test-all lint format bench clean
+.PHONY: setup train test test-all lint format bench bench-keops clean
 
 # (Re)install when the venv is missing or pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -36,8 +36,13 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: $(STAMP)  ## dense benchmarks (minutes); the KeOps ones are `make bench-keops` (hours)
+	@for b in benchmarks/mlp.py benchmarks/kernels.py benchmarks/solvers.py; do \
+		echo "== $$b"; $(PY) $$b || exit 1; done
+
+bench-keops: $(STAMP)  ## KeOps products at n=100k and the L=6 KeOps GP (see benchmarks/README.md)
+	$(PY) benchmarks/kvp.py
+	$(PY) benchmarks/gp_keops.py
 
 clean:
 	rm -rf logs .pytest_cache .ruff_cache

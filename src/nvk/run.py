@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nvk.entry import prepare_environment
+from nvk.kernels.keops import defer_keops_cache
 from nvk.utils.io import atomic_write_json, atomic_write_text
 from nvk.utils.provenance import provenance
 
@@ -79,6 +80,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
+    defer_keops_cache(Path(cfg.paths.cache_dir) / "keops")  # KeOps builds land in the run cache
 
     datamodule = instantiate(cfg.data)
     datamodule.setup()  # loads and validates (NaN/inf, shapes) before anything trains
@@ -137,6 +139,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
             "(<run_dir>/checkpoints/*.ckpt)"
         )
     run_cfg = OmegaConf.load(saved)
+    defer_keops_cache(Path(cfg.paths.cache_dir) / "keops")
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(run_cfg.data)
