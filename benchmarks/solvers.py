@@ -11,13 +11,15 @@ Parts:
 - falkon: nvk FALKON, n = 200 000, d = 18, M = 5 000, Gaussian kernel, float32, 2 threads:
           wall time, peak RSS, test error vs exact KRR on a 10 000-point subsample.
 - gp:     GPyTorch's ExactGP with its KeOps Matern-1/2 kernel at n = 20 000, fixed
-          hyperparameters, CG-based predictive mean (gpytorch settings), for comparison.
+          hyperparameters, CG-based predictive mean capped at NVK_BENCH_GP_CG iterations
+          (default 100), for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -105,6 +107,9 @@ def part_falkon(quick: bool) -> dict:
     return out
 
 
+GP_CG_CAP = int(os.environ.get("NVK_BENCH_GP_CG", "100"))  # CG iterations for the GP part
+
+
 def part_gp(quick: bool) -> dict:
     import gpytorch
 
@@ -131,13 +136,13 @@ def part_gp(quick: bool) -> dict:
     s = gpytorch.settings  # CG, no Cholesky; no preconditioner (GPyTorch's KeOps diag bug)
     with (
         torch.no_grad(),
-        s.max_cg_iterations(100),
+        s.max_cg_iterations(GP_CG_CAP),
         s.max_preconditioner_size(0),
         s.max_cholesky_size(0),
     ):
         mean = lik(model(Xt)).mean
     t = time.perf_counter() - t0
-    return {"n": n, "predict_s_incl_keops_compile": t,
+    return {"n": n, "cg_cap": GP_CG_CAP, "predict_s_incl_keops_compile": t,
             "test_error": float((mean.sign() != yt.squeeze(-1)).float().mean()),
             "peak_rss_mb": peak_mb()}  # fmt: skip
 
