@@ -63,3 +63,12 @@ class Solver:
 def flat64(x: Tensor) -> Tensor:
     """(N, …) -> (N, D) float64: fully connected kernels see flattened inputs."""
     return x.reshape(len(x), -1).to(torch.float64)
+
+
+def train_gram(kernel: Kernel, x: Tensor) -> tuple[Tensor, Tensor]:
+    """(X, K(X, X)) for x (N, …): flattened float64, after checking the N × N matrix fits."""
+    from nvk.solvers.memory import check_gram_memory
+
+    X = flat64(x)
+    check_gram_memory(len(X), device=X.device)
+    return X, kernel(X, X)

@@ -22,7 +22,7 @@ import torch
 
 from nvk.solvers.base import Solver
 from nvk.solvers.linalg import cholesky_jitter
-from nvk.solvers.targets import encode_targets
+from nvk.solvers.targets import encode_targets, squared_loss
 
 log = logging.getLogger("nvk.solvers")
 
@@ -200,4 +200,5 @@ class FalkonSolver(Solver):
         return falkon_predict(kernel, x.to(self.centers.device), fit, self.options.block)
 
     def loss(self, scores, y, info) -> float:
-        return float((scores - self._Y(y, info).to(scores.device)).pow(2).mean())
+        return squared_loss(scores, y, task=info.task, num_classes=info.num_outputs,
+                            encoding=self.targets)  # fmt: skip

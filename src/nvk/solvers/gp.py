@@ -19,7 +19,7 @@ from torch import Tensor
 
 from nvk.data.base import DataInfo
 from nvk.solvers.base import Kernel, Solver, flat64
-from nvk.solvers.targets import encode_targets
+from nvk.solvers.targets import encode_targets, squared_loss
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,5 @@ class GPSolver(Solver):
         return self._posterior(kernel, x).variance.T
 
     def loss(self, scores, y, info) -> float:
-        Y = encode_targets(y, task=info.task, num_classes=info.num_outputs,
-                           encoding=self.options.targets)  # fmt: skip
-        return float((scores - Y.to(scores)).pow(2).mean())
+        return squared_loss(scores, y, task=info.task, num_classes=info.num_outputs,
+                            encoding=self.options.targets)  # fmt: skip

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 import torch
 
 from nvk.data.base import DataInfo
-from nvk.solvers.base import Kernel, Solver, flat64
+from nvk.solvers.base import Kernel, Solver, flat64, train_gram
 from nvk.solvers.linalg import check_finite_matrix, cholesky_jitter
-from nvk.solvers.memory import check_gram_memory
-from nvk.solvers.targets import encode_targets
+from nvk.solvers.targets import encode_targets, squared_loss
 
 
 @dataclass(frozen=True)
@@ -128,9 +127,7 @@ class KRRSolver(Solver):
 
     def fit(self, kernel, x, y, info, val=None) -> None:
         o = self.options
-        X = flat64(x)
-        check_gram_memory(len(X), device=X.device)
-        K = kernel(X, X)
+        X, K = train_gram(kernel, x)
         Y = self._Y(y, info).to(K.device)
         ridge = o.ridge
         if o.select == "gcv":
@@ -157,4 +154,5 @@ class KRRSolver(Solver):
         return kernel(flat64(x).to(self.x_train.device), self.x_train) @ self.alpha
 
     def loss(self, scores, y, info) -> float:
-        return float((scores - self._Y(y, info).to(scores.device)).pow(2).mean())
+        return squared_loss(scores, y, task=info.task, num_classes=info.num_outputs,
+                            encoding=self.options.targets)  # fmt: skip

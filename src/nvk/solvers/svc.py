@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from sklearn.svm import SVC
 
-from nvk.solvers.base import Kernel, Solver, flat64
-from nvk.solvers.memory import check_gram_memory
+from nvk.solvers.base import Kernel, Solver, flat64, train_gram
+from nvk.solvers.linalg import check_finite_matrix
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,7 @@ def svc_fit(K: torch.Tensor, y: torch.Tensor, options: SVCOptions = SVCOptions()
     """Fit `SVC(kernel="precomputed")` on K: (N, N) with labels y: (N,)."""
     if K.shape[0] != K.shape[1] or K.shape[0] != len(y):
         raise ValueError(f"K must be (N, N) with N = len(y) = {len(y)}, got {tuple(K.shape)}")
-    if not torch.isfinite(K).all():
-        raise ValueError("Gram matrix has NaN/inf entries")
+    check_finite_matrix(K)
     clf = SVC(
         kernel="precomputed",
         C=options.C,
@@ -78,9 +77,8 @@ class SVCSolver(Solver):
                 f"solver=svc is for classification, but data {info.name!r} is a regression "
                 "task; use solver=krr, solver=falkon or solver=gp"
             )
-        X = flat64(x)
-        check_gram_memory(len(X), device=X.device)
-        self._clf = svc_fit(kernel(X, X), y, self.options)
+        X, K = train_gram(kernel, x)
+        self._clf = svc_fit(K, y, self.options)
         self.x_train = X
         blob = pickle.dumps(self._clf)
         self.svc_pickle = torch.frombuffer(bytearray(blob), dtype=torch.uint8)

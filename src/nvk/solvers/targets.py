@@ -30,3 +30,12 @@ def encode_targets(
     if encoding == "centered":
         Y = Y - 1.0 / num_classes
     return Y
+
+
+def squared_loss(
+    scores: torch.Tensor, y: torch.Tensor, *, task: str, num_classes: int, encoding: TargetEncoding
+) -> float:
+    """Mean squared error of scores (M, T) to the encoded targets: the objective of the
+    regression-type solvers (krr, falkon, gp), logged as `<split>/loss`."""
+    Y = encode_targets(y, task=task, num_classes=num_classes, encoding=encoding)
+    return float((scores - Y.to(scores)).pow(2).mean())
