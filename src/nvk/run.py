@@ -95,17 +95,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         for lg in loggers:
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
         metrics: dict[str, float] = {}
+        record: dict[str, Any] = {}
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             metrics.update(_to_floats(trainer.callback_metrics))
         if cfg.get("test", True):
-            ckpt = _best_checkpoint(trainer)
+            record["checkpoint"] = ckpt = _best_checkpoint(trainer)
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
             metrics.update(_to_floats(trainer.callback_metrics))
-            metrics_ckpt = {"checkpoint": ckpt}
-        else:
-            metrics_ckpt = {}
-        atomic_write_json(output_dir / "metrics.json", {**metrics, **metrics_ckpt})
+        atomic_write_json(output_dir / "metrics.json", {**metrics, **record})
         for lg in loggers:
             lg.finalize("success")
     finally:
