@@ -79,3 +79,58 @@ class ArchSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_CONV_READOUTS = ("flatten", "gap")
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A 3×3 convolutional ReLU network (the CNTK's finite twin, `nvk.nets.cnn`).
+
+    D = `depth` convolutions (stride 1, zero padding 1, no biases, as in Arora et al. 2019)
+    of n = `channels` channels, then a linear readout, in NTK parameterization (C = input
+    channels, P = H·W positions, δ over the 3×3 offsets):
+
+        g¹(p) = σ_w Σ_δ W¹_δ x(p + δ) / √(9C)
+        gʰ(p) = σ_w Σ_δ Wʰ_δ φ(gʰ⁻¹)(p + δ) / √(9n)           h = 2..D
+        f     = w · flatten(φ(g^D)) / √(nP)                   (readout="flatten")
+        f     = w · mean_p φ(g^D)(p) / √n                     (readout="gap")
+
+    Its kernel is `nvk.kernels.cntk` with readout "trace" (flatten) or "gap".
+    """
+
+    depth: int = 3
+    channels: int = 128
+    sigma_w: float = math.sqrt(2.0)
+    readout: str = "flatten"
+    parameterization: Parameterization = "ntk"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.depth, int) or isinstance(self.depth, bool) or self.depth < 1:
+            raise ValueError(f"ConvSpec.depth must be an integer >= 1, got {self.depth!r}")
+        if (
+            not isinstance(self.channels, int)
+            or isinstance(self.channels, bool)
+            or self.channels < 1
+        ):
+            raise ValueError(f"ConvSpec.channels must be an integer >= 1, got {self.channels!r}")
+        if not math.isfinite(self.sigma_w) or self.sigma_w <= 0:
+            raise ValueError(f"ConvSpec.sigma_w must be a finite number > 0, got {self.sigma_w!r}")
+        if self.readout not in _CONV_READOUTS:
+            raise ValueError(
+                f"ConvSpec.readout must be one of {_CONV_READOUTS}, got {self.readout!r}"
+            )
+        if self.parameterization not in _PARAMETERIZATIONS:
+            raise ValueError(
+                f"ConvSpec.parameterization must be one of {_PARAMETERIZATIONS}, "
+                f"got {self.parameterization!r}"
+            )
+
+    @property
+    def kernel_readout(self) -> str:
+        """The kernel's readout: "trace" for a flatten readout, "gap" for average pooling."""
+        return "trace" if self.readout == "flatten" else "gap"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
