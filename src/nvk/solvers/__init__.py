@@ -10,6 +10,12 @@ from nvk.solvers.falkon import (
     falkon_predict,
 )
 from nvk.solvers.gp import GPOptions, GPSolver
+from nvk.solvers.kernel_gd import (
+    KernelGDOptions,
+    KernelGDSolver,
+    kernel_gd_closed_form,
+    kernel_gd_iterate,
+)
 from nvk.solvers.krr import (
     KRRFit,
     KRROptions,
@@ -32,6 +38,8 @@ __all__ = [
     "KRRFit",
     "KRROptions",
     "KRRSolver",
+    "KernelGDOptions",
+    "KernelGDSolver",
     "SVCOptions",
     "SVCSolver",
     "Solver",
@@ -41,6 +49,8 @@ __all__ = [
     "falkon_fit",
     "falkon_predict",
     "gcv_scores",
+    "kernel_gd_closed_form",
+    "kernel_gd_iterate",
     "krr_fit",
     "krr_predict",
     "select_ridge_val",
