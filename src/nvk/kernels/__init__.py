@@ -9,8 +9,11 @@
 | `zonal_profile`       | κ(u) on the unit sphere for each of the above             |
 | `empirical_ntk`, `empirical_nngp`, `monte_carlo_kernel` | finite networks          |
 | `gram`                | tiled, float64, optionally disk-cached and resumable Gram  |
+| `gram_part`, `assemble_gram` | Gram blocks as independent jobs → one memory-mapped .npy |
+| `cntk`, `cexp`        | convolutional NTK and C-Exp on images (…, N, C, H, W)     |
 """
 
+from nvk.kernels.conv import cexp, cntk, cntk_from_arch
 from nvk.kernels.empirical import empirical_nngp, empirical_ntk, monte_carlo_kernel
 from nvk.kernels.exponential import (
     gamma_exponential,
@@ -21,11 +24,16 @@ from nvk.kernels.exponential import (
     laplace,
 )
 from nvk.kernels.fc import fc_kernel_grid, fc_nngp, fc_nngp_from_arch, fc_ntk, fc_ntk_from_arch
-from nvk.kernels.gram import gram, kernel_key
+from nvk.kernels.gram import assemble_gram, bind_image_shape, gram, gram_part, kernel_key
 from nvk.kernels.zonal import PROFILES, zonal_profile
 
 __all__ = [
     "PROFILES",
+    "assemble_gram",
+    "bind_image_shape",
+    "cexp",
+    "cntk",
+    "cntk_from_arch",
     "empirical_nngp",
     "empirical_ntk",
     "fc_kernel_grid",
@@ -36,6 +44,7 @@ __all__ = [
     "gamma_exponential",
     "gaussian",
     "gram",
+    "gram_part",
     "h_gamma_exponential",
     "h_gaussian",
     "h_laplace",

@@ -10,6 +10,10 @@ With `cache_dir`, each finished block is written atomically (temporary file + `o
 and shapes). A rerun after an interruption loads the finished blocks and computes only the
 rest, so the result is identical to an uninterrupted run. Every study (UCI, convolutional,
 large-scale) uses this one mechanism.
+
+At cluster scale `gram_part(..., job=k, jobs=J)` computes every J-th block into the same cache
+folder (independent Hydra multirun jobs) and `assemble_gram` writes the finished blocks into one
+memory-mapped .npy matrix.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -80,6 +85,62 @@ def _atomic_save(t: Tensor, path: Path) -> None:
     os.replace(tmp, path)
 
 
+Kernel = Callable[..., Tensor]
+
+
+def bind_image_shape(kernel: Kernel, shape: tuple[int, ...]) -> Kernel:
+    """For image kernels (attribute `image_kernel`, e.g. `cntk`, `cexp`) without a bound
+    `image_shape`: `partial(kernel, image_shape=shape)` when `shape` is (C, H, W), so they can
+    read the flattened rows `gram` and the solvers pass; any other kernel is returned as is."""
+    func = kernel.func if isinstance(kernel, functools.partial) else kernel
+    bound = kernel.keywords.get("image_shape") if isinstance(kernel, functools.partial) else None
+    if getattr(func, "image_kernel", False) and bound is None and len(shape) == 3:
+        return functools.partial(kernel, image_shape=tuple(int(s) for s in shape))
+    return kernel
+
+
+def _mirror(kernel: Kernel, mirror: bool | None) -> bool:
+    func = kernel.func if isinstance(kernel, functools.partial) else kernel
+    return bool(getattr(func, "gram_mirror", True)) if mirror is None else mirror
+
+
+def _cache_folder(
+    cache_dir: str | os.PathLike,
+    kernel: Kernel,
+    key: str | None,
+    X1: Tensor,
+    X2: Tensor | None,
+    *,
+    dtype: torch.dtype,
+    tile: int,
+    half: bool,
+) -> Path:
+    """`cache_dir/<digest>/` with meta.json (the identity below + shape), created if absent."""
+    ident = {
+        "version": CACHE_VERSION,
+        "kernel": key if key is not None else kernel_key(kernel),
+        "dtype": str(dtype),
+        "tile": tile,
+        "mirror": half,
+        "X1": _data_hash(X1),
+        "X2": "symmetric" if X2 is None else _data_hash(X2),
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
+    folder = Path(cache_dir) / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = folder / "meta.json"
+    if not meta.exists():
+        shape = [len(X1), len(X1) if X2 is None else len(X2)]
+        tmp = folder / f".meta.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({**ident, "shape": shape}, indent=1))
+        os.replace(tmp, meta)
+    return folder
+
+
+def _blocks(N: int, M: int, tile: int, half: bool) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(0, N, tile) for j in range(0, M, tile) if not half or j >= i]
+
+
 def gram(
     kernel: Callable[..., Tensor],
     X1: Tensor,
@@ -97,7 +158,8 @@ def gram(
 
     Args:
         kernel: k(x1 (n, D), x2 (m, D)) → (n, m), e.g. `functools.partial(fc_ntk, depth=3)`.
-            Inputs are flattened to (N, D) and cast to `dtype` before the kernel sees them.
+            Inputs are flattened to (N, D) and cast to `dtype` before the kernel sees them
+            (image kernels get X1's (C, H, W) as `image_shape`, see `bind_image_shape`).
         X2: None for the symmetric K(X1, X1) (only the upper block triangle is computed).
         tile: block edge; peak device memory ≈ a few tile² × itemsize × kernel temporaries.
         device: where blocks are computed (default: X1's device).
@@ -115,10 +177,10 @@ def gram(
     if tile < 1:
         raise ValueError(f"gram: tile must be >= 1, got {tile}")
     sym = X2 is None
+    kernel = bind_image_shape(kernel, tuple(X1.shape[1:]))
     dev = torch.device(device) if device is not None else X1.device
     func = kernel.func if isinstance(kernel, functools.partial) else kernel
-    if mirror is None:
-        mirror = bool(getattr(func, "gram_mirror", True))
+    mirror = _mirror(kernel, mirror)
     if getattr(func, "gram_single_buffer", False) and cache_dir is None and dev.type == "cpu":
         # the kernel needs no buffer beyond its (N, M) output: one block is the fastest and
         # uses no more memory than the result itself
@@ -130,26 +192,10 @@ def gram(
         raise ValueError(f"gram: feature dimensions differ: {A.shape[1]} vs {B.shape[1]}")
     N, M = len(A), len(B)
     out = torch.empty((N, M), dtype=dtype)
-    blocks = [(i, j) for i in range(0, N, tile) for j in range(0, M, tile) if not half or j >= i]
+    blocks = _blocks(N, M, tile, half)
     folder = None
     if cache_dir is not None:
-        ident = {
-            "version": CACHE_VERSION,
-            "kernel": key if key is not None else kernel_key(kernel),
-            "dtype": str(dtype),
-            "tile": tile,
-            "mirror": half,
-            "X1": _data_hash(X1),
-            "X2": "symmetric" if sym else _data_hash(X2),
-        }
-        digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
-        folder = Path(cache_dir) / digest
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = folder / "meta.json"
-        if not meta.exists():
-            tmp = folder / f".meta.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({**ident, "shape": [N, M]}, indent=1))
-            os.replace(tmp, meta)
+        folder = _cache_folder(cache_dir, kernel, key, X1, X2, dtype=dtype, tile=tile, half=half)
     Ad = A.to(device=dev, dtype=dtype)
     Bd = Ad if sym else B.to(device=dev, dtype=dtype)
     if len(blocks) == 1 and folder is None and not half:  # one block: no assembly copy
@@ -174,3 +220,84 @@ def gram(
             if half and j != i:
                 out[j : j + blk.shape[1], i : i + blk.shape[0]] = blk.T
     return out
+
+
+def gram_part(
+    kernel: Kernel,
+    X1: Tensor,
+    X2: Tensor | None = None,
+    *,
+    job: int = 0,
+    jobs: int = 1,
+    cache_dir: str | os.PathLike,
+    tile: int = 2048,
+    dtype: torch.dtype = torch.float64,
+    device: str | torch.device | None = None,
+    key: str | None = None,
+    progress: bool = False,
+    mirror: bool | None = None,
+) -> Path:
+    """One of `jobs` independent jobs of `gram(...)` with the same arguments: computes the
+    blocks job, job + jobs, job + 2·jobs, … (those not cached yet) into `gram`'s cache folder
+    and returns that folder. Jobs share nothing but the folder (each block is written
+    atomically), so they can run as Hydra multirun jobs (joblib, SLURM); afterwards `gram(...)`
+    with the same `cache_dir` loads every block, or `assemble_gram(folder, path)` writes them
+    into one memory-mapped .npy file. Killed jobs resume where they stopped when rerun."""
+    if not isinstance(jobs, int) or jobs < 1 or not isinstance(job, int) or not 0 <= job < jobs:
+        raise ValueError(f"gram_part: need 0 <= job < jobs, got job={job!r}, jobs={jobs!r}")
+    if tile < 1:
+        raise ValueError(f"gram_part: tile must be >= 1, got {tile}")
+    kernel = bind_image_shape(kernel, tuple(X1.shape[1:]))
+    half = X2 is None and _mirror(kernel, mirror)
+    dev = torch.device(device) if device is not None else X1.device
+    A = X1.reshape(len(X1), -1).to(device=dev, dtype=dtype)
+    B = A if X2 is None else X2.reshape(len(X2), -1).to(device=dev, dtype=dtype)
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"gram_part: feature dimensions differ: {A.shape[1]} vs {B.shape[1]}")
+    folder = _cache_folder(cache_dir, kernel, key, X1, X2, dtype=dtype, tile=tile, half=half)
+    mine = _blocks(len(A), len(B), tile, half)[job::jobs]
+    with torch.no_grad():
+        for i, j in tqdm(mine, disable=not progress, desc=f"gram job {job}", unit="block"):
+            path = folder / f"r{i}_c{j}.pt"
+            if path.exists():
+                continue
+            xa = A[i : i + tile]
+            blk = kernel(xa, xa if (half and i == j) else B[j : j + tile]).to("cpu", dtype)
+            if half and i == j:  # as in gram: exactly symmetric diagonal blocks
+                blk = blk.add(blk.T).mul_(0.5)
+            _atomic_save(blk, path)
+    return folder
+
+
+def assemble_gram(folder: str | os.PathLike, path: str | os.PathLike) -> np.memmap:
+    """Write the blocks in a `gram`/`gram_part` cache folder into one .npy file at `path`
+    (written to a temporary name, then renamed) and return it memory-mapped read-only (N, M).
+    Missing blocks raise FileNotFoundError naming them and the job that computes them."""
+    folder, path = Path(folder), Path(path)
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"assemble_gram: {meta_path} not found; run gram_part first")
+    meta = json.loads(meta_path.read_text())
+    (N, M), tile, half = meta["shape"], int(meta["tile"]), bool(meta["mirror"])
+    blocks = _blocks(N, M, tile, half)
+    missing = [k for k, (i, j) in enumerate(blocks) if not (folder / f"r{i}_c{j}.pt").exists()]
+    if missing:
+        names = [f"r{blocks[k][0]}_c{blocks[k][1]}.pt (block {k})" for k in missing[:5]]
+        raise FileNotFoundError(
+            f"assemble_gram: {len(missing)} of {len(blocks)} blocks missing in {folder}, e.g. "
+            f"{names}; block k is computed by gram_part job k % jobs"
+        )
+    dtype = getattr(torch, meta["dtype"].removeprefix("torch."))
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np_dtype, shape=(N, M))
+    for i, j in blocks:
+        blk = torch.load(folder / f"r{i}_c{j}.pt", map_location="cpu", weights_only=True).numpy()
+        out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
+        if half and i != j:
+            out[j : j + blk.shape[1], i : i + blk.shape[0]] = blk.T
+    out.flush()
+    del out
+    os.replace(tmp, path)
+    return np.load(path, mmap_mode="r")

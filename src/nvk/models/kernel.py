@@ -9,7 +9,8 @@ solver's own objective (squared loss for krr/falkon/gp, hinge for svc). The solv
 stored in the checkpoint, so `evaluate.py` reloads it into a freshly built module.
 
 Kernels see inputs flattened to (N, D) in float64 (images included) through `nvk.kernels.gram`,
-so Gram blocks are tiled with bounded memory on the module's device.
+so Gram blocks are tiled with bounded memory on the module's device. Image kernels
+(`nvk.kernels.cntk`, `cexp`) get the data's (C, H, W) bound as `image_shape`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch import Tensor
 
 from nvk.data.base import DataInfo
-from nvk.kernels.gram import gram, kernel_key
+from nvk.kernels.gram import bind_image_shape, gram, kernel_key
 from nvk.models.evaluation import EvalMixin
 from nvk.solvers.base import Solver
 
@@ -58,6 +59,7 @@ class KernelModule(EvalMixin, L.LightningModule):
             raise ValueError(f"tile must be >= 1, got {tile}")
         if not isinstance(solver, Solver):
             raise TypeError(f"solver must be a nvk.solvers.Solver, got {type(solver).__name__}")
+        kernel = bind_image_shape(kernel, info.in_shape)
         self.info, self.kernel, self.solver, self.tile = info, kernel, solver, int(tile)
         self.automatic_optimization = False
         # the fit counts as one optimizer step (global_step 1), so checkpoint callbacks save it
