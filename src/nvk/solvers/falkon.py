@@ -7,6 +7,7 @@ With M centres C (uniformly sampled rows of X), it solves
 
 preconditioned by B = n^{−1/2} T⁻¹A⁻¹ with T = chol(K_MM + εMI) (upper), A = chol(TTᵀ/M + λ_F I).
 Only (block, M) tiles of K_nM exist at any time: memory is O(M² + block·M), never n².
+The K_nM products can be split over several devices and processes (`nvk.solvers.knm`).
 
 Relation to `krr`: with M = n centres = X, α = (K + nλ_F I)⁻¹Y, i.e. λ_krr = n·λ_F.
 """
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from nvk.solvers.base import Solver
+from nvk.solvers.knm import KnM, rank_rows, resolve_devices, sample_centers
 from nvk.solvers.linalg import cholesky_jitter
 from nvk.solvers.targets import encode_targets, squared_loss
 
@@ -33,7 +36,10 @@ Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class FalkonOptions:
     """centers: M (≤ n); ridge: λ_F > 0 (λ_krr = n·λ_F); tol: relative residual at which CG
     stops; maxiter: CG cap (a warning reports the residual reached); block: rows of K_nM per
-    tile; seed: centre sampling; dtype: ``float64`` or ``float32``."""
+    tile; seed: centre sampling; dtype: ``float64`` or ``float32``; devices: where the K_nM
+    products run (None: the data's device; "all": every visible GPU; or a list such as
+    ["cuda:0", "cuda:1"]); distributed: X and Y are this process's rows of the training set and
+    the K_nM products are summed over the default torch.distributed group (`nvk.solvers.knm`)."""
 
     centers: int = 1000
     ridge: float = 1e-6
@@ -42,8 +48,13 @@ class FalkonOptions:
     block: int = 4096
     seed: int = 0
     dtype: str = "float64"
+    devices: str | tuple[str, ...] | None = None
+    distributed: bool = False
 
     def __post_init__(self) -> None:
+        if self.devices is not None and not isinstance(self.devices, str):
+            object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
+        resolve_devices(self.devices, torch.device("cpu"))  # validates the names
         if self.centers < 1:
             raise ValueError(f"FALKON needs centers M >= 1, got {self.centers}")
         if self.ridge < 0:
@@ -60,31 +71,21 @@ class FalkonFit:
     alpha: torch.Tensor  # (M, T)
     iterations: int
     residual: float
-
-
-def _knm_t_knm(kernel: Kernel, X: torch.Tensor, C: torch.Tensor, u: torch.Tensor, block: int):
-    """K_nMᵀ(K_nM u) in row blocks. u: (M, T) -> (M, T)."""
-    out = torch.zeros_like(u)
-    for s in range(0, len(X), block):
-        Kr = kernel(X[s : s + block], C)  # (b, M)
-        out += Kr.T @ (Kr @ u)
-    return out
-
-
-def _knm_t(kernel: Kernel, X: torch.Tensor, C: torch.Tensor, Y: torch.Tensor, block: int):
-    """K_nMᵀ Y in row blocks. Y: (n, T) -> (M, T)."""
-    out = torch.zeros(len(C), Y.shape[1], dtype=Y.dtype, device=Y.device)
-    for s in range(0, len(X), block):
-        out += kernel(X[s : s + block], C).T @ Y[s : s + block]
-    return out
+    setup_s: float = 0.0  # centres, K_MM, both Cholesky factors and K_nMᵀY
+    cg_s: float = 0.0  # the CG iterations (one K_nMᵀK_nM product each)
 
 
 def falkon_fit(
     kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, options: FalkonOptions = FalkonOptions()
 ) -> FalkonFit:
-    """Fit FALKON. kernel(a (b, D), c (M, D)) -> (b, M); X: (n, D); Y: (n, T) or (n,)."""
+    """Fit FALKON. kernel(a (b, D), c (M, D)) -> (b, M); X: (n, D); Y: (n, T) or (n,).
+
+    With `options.distributed`, X and Y are this process's rows (see `nvk.solvers.knm`); every
+    process returns the same fit.
+    """
+    t0 = time.perf_counter()
     n = len(X)
-    if options.centers > n:
+    if not options.distributed and options.centers > n:
         raise ValueError(f"FALKON centers M={options.centers} exceeds the n={n} training points")
     if len(Y) != n:
         raise ValueError(f"X has {n} rows but Y has {len(Y)}")
@@ -94,9 +95,10 @@ def falkon_fit(
     if not (torch.isfinite(X).all() and torch.isfinite(Y).all()):
         raise ValueError("FALKON inputs contain NaN or inf")
     M, lam = options.centers, options.ridge
-    g = torch.Generator().manual_seed(options.seed)
-    idx = torch.randperm(n, generator=g)[:M].to(X.device)
-    C = X[idx]
+    C = sample_centers(X, M, seed=options.seed, distributed=options.distributed)
+    knm = KnM(kernel, X, C, block=options.block, devices=options.devices,
+              distributed=options.distributed)  # fmt: skip
+    n = knm.n  # all rows of all processes
 
     Kmm = kernel(C, C)
     eps = torch.finfo(dtype).eps
@@ -116,13 +118,16 @@ def falkon_fit(
 
     def BHB(u):  # Bᵀ(K_nMᵀK_nM/n + λK_MM)B u, with K_MM ≈ TᵀT
         Au = tri(A, u, upper=True)
-        return Bt(_knm_t_knm(kernel, X, C, tri(T, Au, upper=True), options.block) / n) + lam * tri(
-            A, Au, upper=True, left_t=True
-        )
+        KtKu = knm.gram_matvec(tri(T, Au, upper=True))
+        return Bt(KtKu / n) + lam * tri(A, Au, upper=True, left_t=True)
 
-    r0 = Bt(_knm_t(kernel, X, C, Y, options.block) / n)
+    r0 = Bt(knm.t_matmul(Y) / n)
+    t1 = time.perf_counter()
     beta, iters, resid = conjugate_gradient(BHB, r0, tol=options.tol, maxiter=options.maxiter)
-    return FalkonFit(centers=C, alpha=B(beta), iterations=iters, residual=resid)
+    t2 = time.perf_counter()
+    log.info("FALKON n=%d M=%d: setup %.1f s, %d CG iterations %.1f s (%.2f s each)",
+             n, M, t1 - t0, iters, t2 - t1, (t2 - t1) / max(iters, 1))  # fmt: skip
+    return FalkonFit(C, B(beta), iters, resid, setup_s=t1 - t0, cg_s=t2 - t1)
 
 
 def falkon_predict(kernel: Kernel, X: torch.Tensor, fit: FalkonFit, block: int = 4096):
@@ -171,9 +176,17 @@ def conjugate_gradient(
     return x, it, rel
 
 
+def _pure(kernel: Kernel) -> Kernel:
+    """The formula itself when given a model's tiled float64 wrapper (`TiledKernel`): FALKON
+    already works in (block, M) tiles, on the data's device, in `options.dtype`."""
+    return getattr(kernel, "pure_kernel", kernel)
+
+
 class FalkonSolver(Solver):
     """`solver=falkon`: FALKON on encoded targets (one-hot / centered for classification);
-    the n x n Gram matrix is never formed. `<split>/loss` is the squared loss."""
+    the n x n Gram matrix is never formed. `<split>/loss` is the squared loss. With
+    `distributed=true` every process passes the whole training set and keeps its share of rows
+    (`nvk.solvers.knm.rank_rows`)."""
 
     state_keys = ("centers", "alpha")
 
@@ -188,16 +201,20 @@ class FalkonSolver(Solver):
                               encoding=self.targets)  # fmt: skip
 
     def fit(self, kernel, x, y, info, val=None) -> None:
-        X = x.reshape(len(x), -1)
-        fit = falkon_fit(kernel, X, self._Y(y, info).to(X.device), self.options)
+        X, Y = x.reshape(len(x), -1), self._Y(y, info).to(x.device)
+        if self.options.distributed:
+            rows = rank_rows(len(X))
+            X, Y = X[rows], Y[rows]
+        fit = falkon_fit(_pure(kernel), X, Y, self.options)
         self.centers, self.alpha = fit.centers, fit.alpha
+        self.fit_ = fit
         self.iterations_, self.residual_ = fit.iterations, fit.residual
 
     def predict(self, kernel: Kernel, x: torch.Tensor) -> torch.Tensor:
         self._require_fitted()
         assert self.centers is not None and self.alpha is not None
         fit = FalkonFit(self.centers, self.alpha, 0, 0.0)
-        return falkon_predict(kernel, x.to(self.centers.device), fit, self.options.block)
+        return falkon_predict(_pure(kernel), x.to(self.centers.device), fit, self.options.block)
 
     def loss(self, scores, y, info) -> float:
         return squared_loss(scores, y, task=info.task, num_classes=info.num_outputs,
