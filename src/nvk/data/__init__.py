@@ -3,6 +3,7 @@
 from nvk.data.base import DataInfo, FullBatch, NVKDataModule, check_finite
 from nvk.data.cifar10 import CIFAR10DataModule
 from nvk.data.digits import DigitsDataModule
+from nvk.data.largescale import HIGGSDataModule, MSDDataModule, SUSYDataModule
 from nvk.data.normalize import NORMALIZE_MODES, normalize
 from nvk.data.sphere import SphereDataModule
 from nvk.data.table import TableDataModule
@@ -21,7 +22,10 @@ __all__ = [
     "DataInfo",
     "DigitsDataModule",
     "FullBatch",
+    "HIGGSDataModule",
+    "MSDDataModule",
     "NVKDataModule",
+    "SUSYDataModule",
     "SphereDataModule",
     "TableDataModule",
     "UCIDataModule",
