@@ -38,4 +38,5 @@ def squared_loss(
     """Mean squared error of scores (M, T) to the encoded targets: the objective of the
     regression-type solvers (krr, falkon, gp), logged as `<split>/loss`."""
     Y = encode_targets(y, task=task, num_classes=num_classes, encoding=encoding)
-    return float((scores - Y.to(scores)).pow(2).mean())
+    # (N,) regression scores against (N, 1) targets must not broadcast to (N, N)
+    return float((scores.reshape(Y.shape) - Y.to(scores)).pow(2).mean())
