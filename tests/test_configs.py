@@ -22,6 +22,7 @@ EXTRA: dict[str, list[str]] = {
     # a synthetic folder in the collection's format, so this runs without the real one
     "data/uci": [f"paths.uci_dir={ROOT}/tests/data/fixtures/uci", "data.name=toy"],
     "experiment/uci_table1": [f"paths.uci_dir={ROOT}/tests/data/fixtures/uci", "data.name=toy"],
+    "model/cnn": ["data.flatten=false"],  # a CNN needs images (digits as 1x8x8)
 }
 # Options that need hardware this machine may not have: composed and checked, not built.
 HARDWARE = {"trainer/gpu", "trainer/ddp"}
