@@ -1,0 +1,120 @@
+"""The protocol of Arora et al. (ICLR 2020), as used by Geifman et al. (NeurIPS 2020, Table 1).
+
+For one dataset and one classifier:
+
+1. every setting (in the classifier's tie-break order) is fitted on line 1 of `conxuntos.dat`
+   and scored on line 2; the first setting with the highest validation accuracy wins
+   (Arora et al.: `if acc > best_acc`, loops depth → frozen layers → C);
+2. with that setting, fit on each `conxuntos_kfold.dat` train line and score its test line;
+   the reported accuracy is the mean over the four folds.
+
+The fold test rows overlap the validation rows of step 1 (both cover the whole dataset), as in
+the original protocol; docs/uci.md discusses what that means for the numbers.
+
+`cell_task` is what `python train.py -m experiment=uci_table1` runs per (dataset, classifier).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from nvk.data.uci import UCIDataset
+from nvk.studies.uci.classifiers import Classifier
+from nvk.studies.uci.records import (
+    RECORD_VERSION,
+    acc,
+    existing_record,
+    record_path,
+    spec_hash,
+    write_record,
+)
+from nvk.utils.provenance import git_state, package_versions
+
+log = logging.getLogger("nvk")
+
+
+def run_cell(
+    data: UCIDataset,
+    clf: Classifier,
+    records_dir: str | Path,
+    *,
+    gram_cache: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run (or, if its record exists, load) one (dataset, classifier) cell; return the record."""
+    spec = clf.spec()
+    name = data.meta.name
+    done = existing_record(records_dir, clf.name, name, spec)
+    if done is not None:
+        log.info("uci: %s / %s already done (%s)", clf.name, name, record_path(
+            records_dir, clf.name, name))  # fmt: skip
+        return done
+    clf.cache_dir = str(gram_cache) if gram_cache is not None else None
+    sets = data.index_sets
+    settings = clf.settings()
+    t0 = time.perf_counter()
+    val = [acc(clf.accuracy(data, s, sets.tune_train, sets.tune_val)) for s in settings]
+    best = int(np.argmax(val))  # first maximum: the loop order breaks ties
+    t1 = time.perf_counter()
+    folds = [acc(clf.accuracy(data, settings[best], tr, te)) for tr, te in sets.folds]
+    t2 = time.perf_counter()
+    record = {
+        "version": RECORD_VERSION,
+        "dataset": name,
+        "classifier": clf.name,
+        "n_rows": int(data.meta.n_rows),
+        "n_features": int(data.meta.n_features),
+        "n_classes": int(data.meta.n_classes),
+        "spec": spec,
+        "spec_hash": spec_hash(spec),
+        "settings": settings,
+        "val_accs": val,
+        "best_index": best,
+        "best": settings[best],
+        "val_acc": val[best],
+        "fold_accs": folds,
+        "test_acc": acc(np.mean(folds)),
+    }
+    sidecar = {
+        "seconds": {"tune": t1 - t0, "folds": t2 - t1, "total": t2 - t0},
+        "n_settings": len(settings),
+        "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "git": git_state(),
+        "packages": package_versions(),
+    }
+    write_record(records_dir, record, sidecar)
+    log.info("uci: %s / %s val %.4f test %.4f (%.1fs)", clf.name, name, val[best],
+             record["test_acc"], t2 - t0)  # fmt: skip
+    return record
+
+
+def cell_task(
+    cfg: DictConfig, *, records_dir: str, gram_cache: str | None = None
+) -> dict[str, float]:
+    """`task=uci_cell`: the dataset `cfg.data` (a UCIDataModule) × the classifier
+    `cfg.uci_classifier`; writes the record, returns {uci/val_acc, uci/test_acc}."""
+    if cfg.get("uci_classifier") is None:
+        raise ValueError(
+            "task=uci_cell needs a classifier: uci_classifier=<name> (one of conf/uci_classifier/"
+            "*.yaml), e.g. via experiment=uci_table1"
+        )
+    datamodule = instantiate(cfg.data)
+    if not hasattr(type(datamodule), "index_sets"):
+        raise ValueError(
+            f"task=uci_cell needs data=uci (official UCI splits), got {cfg.data._target_}"
+        )
+    clf = instantiate(cfg.uci_classifier, _convert_="all")
+    rec = run_cell(datamodule.dataset, clf, records_dir, gram_cache=gram_cache)
+    path = record_path(records_dir, clf.name, rec["dataset"])
+    print(f"[nvk] uci {clf.name} / {rec['dataset']}: val_acc={rec['val_acc']:.4f} "
+          f"test_acc={rec['test_acc']:.4f}  record={path}", flush=True)  # fmt: skip
+    return {"uci/val_acc": rec["val_acc"], "uci/test_acc": rec["test_acc"]}

@@ -1,0 +1,97 @@
+"""One JSON record per (dataset, classifier), deterministic, atomic, skip-if-done.
+
+Layout under `records_dir`:
+
+    <classifier>/<dataset>.json        the record: only values that a rerun reproduces exactly
+    _runs/<classifier>/<dataset>.json  sidecar: timings, time of day, git commit, packages
+
+The record holds the dataset's shape, the classifier's spec and its hash, every setting's
+validation accuracy (in settings order), the chosen setting, and the four fold accuracies;
+accuracies are rounded to 12 decimals and keys sorted, so a killed and resumed sweep writes
+byte-identical records. Anything that changes between runs (wall-clock, provenance) goes to
+the sidecar, which is written first: a record's presence means its cell is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from nvk.utils.io import atomic_write_json, read_json
+
+RECORD_VERSION = 1
+DIGITS = 12  # accuracies are ratios of small integers; 12 decimals are exact enough to compare
+RUNS = "_runs"
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    """sha256 (16 hex digits) of a classifier spec with the record version."""
+    blob = json.dumps({"version": RECORD_VERSION, "spec": spec}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def record_path(records_dir: str | Path, classifier: str, dataset: str) -> Path:
+    return Path(records_dir) / classifier / f"{dataset}.json"
+
+
+def sidecar_path(records_dir: str | Path, classifier: str, dataset: str) -> Path:
+    return Path(records_dir) / RUNS / classifier / f"{dataset}.json"
+
+
+def acc(x: float) -> float:
+    """The fixed rounding of every stored accuracy."""
+    return round(float(x), DIGITS)
+
+
+def existing_record(
+    records_dir: str | Path, classifier: str, dataset: str, spec: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The finished record of this cell, or None. ValueError if it was made with another spec
+    (another grid or kernel): mixing them in one table would compare different classifiers."""
+    path = record_path(records_dir, classifier, dataset)
+    if not path.is_file():
+        return None
+    rec = read_json(path)
+    if rec.get("spec_hash") != spec_hash(spec):
+        raise ValueError(
+            f"{path} was written by classifier {classifier!r} with another spec "
+            f"(hash {rec.get('spec_hash')!r}, now {spec_hash(spec)!r}); use another "
+            f"records_dir or delete that folder to recompute"
+        )
+    return rec
+
+
+def write_record(records_dir: str | Path, record: dict[str, Any], sidecar: dict[str, Any]) -> Path:
+    """Sidecar first, then the record (both atomic); returns the record's path."""
+    clf, ds = record["classifier"], record["dataset"]
+    atomic_write_json(sidecar_path(records_dir, clf, ds), sidecar)
+    return atomic_write_json(record_path(records_dir, clf, ds), record)
+
+
+def load_records(
+    records_dir: str | Path, classifiers: list[str] | None = None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(classifier, dataset): record} for every record under `records_dir` (or only the
+    given classifiers); FileNotFoundError naming the folder and how to fill it if empty."""
+    root = Path(records_dir)
+    if classifiers is None:
+        folders = sorted(p for p in root.glob("*") if p.is_dir() and p.name != RUNS)
+    else:
+        folders = [root / c for c in classifiers]
+        missing = [c for c, f in zip(classifiers, folders) if not f.is_dir()]
+        if missing:
+            found = sorted(p.name for p in root.glob("*") if p.is_dir() and p.name != RUNS)
+            raise ValueError(f"no records for classifier(s) {missing} under {root}; found: {found}")
+    out = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")):
+            rec = read_json(path)
+            out[(rec["classifier"], rec["dataset"])] = rec
+    if not out:
+        raise FileNotFoundError(
+            f"no UCI records under {root}; run `python train.py -m experiment=uci_table1` "
+            "(docs/uci.md) or point records_dir at a folder that holds them"
+        )
+    return out

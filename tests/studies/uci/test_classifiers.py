@@ -1,0 +1,151 @@
+"""UCI classifiers: grids in loop order, the NTK in Arora et al.'s normalization against a naive
+per-pair recursion, SVC on nvk Grams = scikit-learn's own kernel SVC, the MLP estimator."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from sklearn.svm import SVC
+
+from nvk.data.uci import load_uci
+from nvk.kernels import fc_ntk
+from nvk.studies.uci.classifiers import KernelSVC, MLPEstimator, expand_grid
+from tests.conftest import CONF
+from tests.data.uci_fixture import random_uci_dataset
+
+CLASSIFIERS = sorted(p.stem for p in (CONF / "uci_classifier").glob("*.yaml"))
+
+
+def load_classifier(name: str, **overrides):
+    cfg = OmegaConf.load(CONF / "uci_classifier" / f"{name}.yaml")
+    for k, v in overrides.items():
+        cfg[k] = v
+    return instantiate(cfg, _convert_="all")
+
+
+def test_expand_grid_order_blocks_and_errors():
+    g = expand_grid([{"depth": [1], "f": [0]}, {"depth": [2], "f": [0, 1]}])
+    assert g == [{"depth": 1, "f": 0}, {"depth": 2, "f": 0}, {"depth": 2, "f": 1}]
+    assert expand_grid({"a": [1, 2], "b": ["x", "y"]}) == [
+        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]  # fmt: skip
+    assert expand_grid(None) == [{}] and expand_grid({}) == [{}]
+    with pytest.raises(ValueError, match="c must be a non-empty list"):
+        expand_grid({"c": []})
+    with pytest.raises(ValueError, match="c must be a non-empty list"):
+        expand_grid({"c": 0.5})
+
+
+# settings per classifier: the issue's grid sizes (NTK 15, γ-exp 15, Laplace-type 10) × 7 C
+SIZES = {"ntk": 15 * 7, "nngp": 5 * 7, "laplace": 70, "h_laplace": 70, "gaussian": 70,
+         "h_gaussian": 70, "gamma_exp": 105, "h_gamma_exp": 105, "mlp": 4,
+         "random_forest": 3}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_every_classifier_config_builds(name):
+    clf = load_classifier(name)
+    assert clf.name == name
+    assert len(clf.settings()) == SIZES[name]
+    OmegaConf.create(clf.spec())  # plain, serializable
+    if isinstance(clf, KernelSVC):
+        assert [10.0**e for e in range(-2, 5)] == clf.C
+        assert [s["C"] for s in clf.settings()[:7]] == clf.C  # C innermost
+
+
+def test_ntk_loop_order_is_arora_depth_then_frozen_then_c():
+    s = load_classifier("ntk").settings()
+    keys = [(x["depth"], x["frozen_layers"], x["C"]) for x in s]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert all(0 <= f < d <= 5 for d, f, _ in keys)
+
+
+def arora_ntk_pair(x: np.ndarray, z: np.ndarray, hidden: int, fix: int, nngp: bool = False):
+    """Arora et al. 2020 (UCI), one pair: input covariance x·z, ReLU layers with c_σ = 1
+    (E[relu(u) relu(v)] and E[relu'(u) relu'(v)] as arc-cosine formulas), first `fix` layers
+    frozen; `hidden` ReLU layers. Written per pair in plain math, independent of nvk.kernels."""
+    sxz, sxx, szz = float(x @ z), float(x @ x), float(z @ z)
+    theta = sxz if fix == 0 else 0.0
+    for h in range(1, hidden + 1):
+        norm = math.sqrt(sxx * szz)
+        rho = sxz / norm
+        t = 0.0 if abs(rho - 1) < 1e-12 else math.acos(max(-1.0, rho))  # x = z: exactly 0
+        dot = (math.pi - t) / (2 * math.pi)
+        sxz = norm * (math.sin(t) + (math.pi - t) * math.cos(t)) / (2 * math.pi)
+        sxx, szz = sxx / 2, szz / 2
+        theta = theta * dot + (sxz if h >= fix else 0.0)
+    return sxz if nngp else theta
+
+
+@pytest.fixture(scope="module")
+def small_uci(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uci")
+    random_uci_dataset(root, "small", n=40, d=4, k=3, seed=3)
+    return load_uci(root, "small")
+
+
+def test_ntk_and_nngp_grams_are_aroras_kernels(small_uci):
+    x = small_uci.x.numpy()[:7]
+    data = small_uci.__class__(small_uci.meta, small_uci.x[:7], small_uci.y[:7],
+                               small_uci.index_sets)  # fmt: skip
+    ntk, nngp = load_classifier("ntk"), load_classifier("nngp")
+    for s in ntk.kernel_settings:
+        L, f = s["depth"], s["frozen_layers"]
+        G = ntk.gram_matrix(data, s).numpy()
+        ref = np.array([[arora_ntk_pair(a, b, L - 1, f) for b in x] for a in x])
+        np.testing.assert_allclose(G, ref, rtol=1e-10, atol=1e-12)
+        # the documented factor relative to nvk's default (σ_w = √2, input covariance x·z / D)
+        default = fc_ntk(data.x.double(), depth=L, frozen_layers=f).numpy()
+        np.testing.assert_allclose(G, x.shape[1] * 2.0 ** -(L - 1) * default, rtol=1e-10)
+    for s in nngp.kernel_settings:
+        G = nngp.gram_matrix(data, s).numpy()
+        ref = np.array([[arora_ntk_pair(a, b, s["depth"] - 1, 0, True) for b in x] for a in x])
+        np.testing.assert_allclose(G, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_kernel_svc_equals_sklearn_rbf_svc(small_uci):
+    """Gaussian exp(−c‖x − z‖²) + precomputed SVC = scikit-learn's SVC(kernel="rbf", gamma=c)."""
+    clf = load_classifier("gaussian", grid={"c": [0.3]}, C=[0.5, 10.0])
+    sets = small_uci.index_sets
+    x, y = small_uci.x.numpy(), small_uci.y.numpy()
+    for s in clf.settings():
+        for tr, te in [(sets.tune_train, sets.tune_val), *sets.folds]:
+            ref = SVC(kernel="rbf", gamma=s["c"], C=s["C"]).fit(x[tr], y[tr])
+            want = np.mean(ref.predict(x[te]) == y[te])
+            assert clf.accuracy(small_uci, s, tr, te) == pytest.approx(want, abs=0)
+
+
+def test_kernel_svc_rejects_bad_options():
+    k = functools.partial(fc_ntk)
+    with pytest.raises(ValueError, match="C must be a non-empty list of numbers > 0"):
+        KernelSVC(name="x", kernel=k, grid=None, C=[0.0])
+    with pytest.raises(ValueError, match="scale must be a number, 'dim' or null"):
+        KernelSVC(name="x", kernel=k, grid=None, C=[1.0], scale="dims")
+
+
+def test_mlp_estimator_fits_separable_data_deterministically():
+    threads = torch.get_num_threads()  # tiny nets: one thread (2 contend on a busy machine)
+    torch.set_num_threads(1)
+    try:
+        _check_mlp_estimator()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_mlp_estimator():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 3))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    state = torch.random.get_rng_state()
+    p1 = MLPEstimator(depth=2, width=64, lr=0.5, epochs=150).fit(x, y).predict(x)
+    p2 = MLPEstimator(depth=2, width=64, lr=0.5, epochs=150).fit(x, y).predict(x)
+    assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
+    assert np.array_equal(p1, p2)
+    assert np.mean(p1 == y) >= 0.95
+    with pytest.raises(RuntimeError, match="before fit"):
+        MLPEstimator().predict(x)
