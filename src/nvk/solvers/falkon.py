@@ -123,7 +123,15 @@ def falkon_fit(
 
     r0 = Bt(knm.t_matmul(Y) / n)
     t1 = time.perf_counter()
-    beta, iters, resid = conjugate_gradient(BHB, r0, tol=options.tol, maxiter=options.maxiter)
+    log.debug("FALKON n=%d M=%d: setup (centres, K_MM, factors, K_nMᵀY) %.1f s", n, M, t1 - t0)
+
+    def progress(it: int, rel: float) -> None:
+        log.debug("FALKON CG iteration %d: relative residual %.3g, %.1f s since setup",
+                  it, rel, time.perf_counter() - t1)  # fmt: skip
+
+    beta, iters, resid = conjugate_gradient(
+        BHB, r0, tol=options.tol, maxiter=options.maxiter, callback=progress
+    )
     t2 = time.perf_counter()
     log.info("FALKON n=%d M=%d: setup %.1f s, %d CG iterations %.1f s (%.2f s each)",
              n, M, t1 - t0, iters, t2 - t1, (t2 - t1) / max(iters, 1))  # fmt: skip
@@ -144,10 +152,12 @@ def conjugate_gradient(
     *,
     tol: float = 1e-8,
     maxiter: int = 100,
+    callback: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.Tensor, int, float]:
     """Solve H x = b for symmetric PD H given as `matvec`, all columns of b: (M, T) at once.
 
     Stops when every column's ‖r‖/‖b‖ ≤ tol; warns with the reached residual at the cap.
+    `callback(iteration, max relative residual)` runs after each iteration.
     Returns (x, iterations, max relative residual).
     """
     x = torch.zeros_like(b)
@@ -167,6 +177,8 @@ def conjugate_gradient(
         rs = rs_new
         it += 1
         rel = float((rs.sqrt() / bnorm).max())
+        if callback is not None:
+            callback(it, rel)
     if rel > tol and not math.isnan(rel):
         log.warning(
             "conjugate gradient stopped at the iteration cap (%d) with relative residual %.3g "
