@@ -61,29 +61,33 @@ def cd_diagram(
     """Average ranks on an axis (1 = best, left), the CD bar, and bars joining classifiers
     whose ranks differ by less than the critical difference (Nemenyi, not significant)."""
     r = ranks.sort_values(kind="stable")
-    k = len(r)
-    hi = max(k, 2)
-    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.28 * k), dpi=120)
-    ax.set_xlim(0.5, hi + 0.5)
-    ax.set_ylim(-(k // 2 + 2.5), 2.2)
+    k, hi, margin = len(r), max(len(r), 2), 2.4  # margin: room for the labels (rank units)
+    groups = cliques(r, cd)
+    half = (k + 1) // 2
+    step = 0.22
+    top = 0.12 * len(groups) + 0.25  # clique bars sit between the axis and the first label
+    bottom = -(top + step * (half + 0.5))
+    fig, ax = plt.subplots(figsize=(7.0, 1.3 - 0.9 * bottom), dpi=120)
+    ax.set_xlim(1 - margin, hi + margin)
+    ax.set_ylim(bottom, 0.75)
     ax.axis("off")
     ax.hlines(0, 1, hi, color="k", lw=1)
     for t in range(1, hi + 1):
-        ax.vlines(t, 0, 0.15, color="k", lw=1)
-        ax.text(t, 0.3, str(t), ha="center", va="bottom", fontsize=8)
-    ax.hlines(1.3, 1, 1 + cd, color="k", lw=1.5)
-    ax.text(1 + cd / 2, 1.45, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
-    half = (k + 1) // 2
+        ax.vlines(t, 0, 0.06, color="k", lw=1)
+        ax.text(t, 0.1, str(t), ha="center", va="bottom", fontsize=8)
+    ax.hlines(0.5, 1, 1 + cd, color="k", lw=1.5)
+    ax.vlines([1, 1 + cd], 0.46, 0.54, color="k", lw=1.5)
+    ax.text(1 + cd / 2, 0.56, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
     for i, (name, v) in enumerate(r.items()):
         left = i < half
-        y = -(i + 1) if left else -(k - i)
-        xe = 0.55 if left else hi + 0.45
-        ax.plot([v, v, xe], [0, y * 0.45, y * 0.45], color="k", lw=0.8)
-        ax.text(xe, y * 0.45 + 0.08, f"{name} ({v:.2f})", ha="left" if left else "right",
-                va="bottom", fontsize=8)  # fmt: skip
-    for g, group in enumerate(cliques(r, cd)):
-        y = -0.25 - 0.18 * g
-        ax.hlines(y, r[group[0]] - 0.03, r[group[-1]] + 0.03, color="tab:red", lw=3)
+        y = -(top + step * (i if left else k - 1 - i))
+        xe = 1 - 0.15 if left else hi + 0.15
+        ax.plot([v, v, xe], [0, y, y], color="k", lw=0.8)
+        ax.text(xe - 0.05 if left else xe + 0.05, y, f"{name} ({v:.2f})",
+                ha="right" if left else "left", va="center", fontsize=8)  # fmt: skip
+    for g, group in enumerate(groups):
+        y = -0.12 - 0.12 * g
+        ax.hlines(y, r[group[0]] - 0.05, r[group[-1]] + 0.05, color="tab:red", lw=3)
     if n_datasets is not None:
         ax.set_title(f"Nemenyi, α = {alpha}, {n_datasets} datasets", fontsize=9)
     fig.tight_layout()
