@@ -83,8 +83,8 @@ def test_nystrom_extension_is_consistent_on_the_samples():
 
 def test_nystrom_eigenfunctions_converge_n_vs_2n():
     # Stated tolerance: the spans of the first 1, 3 and 5 NTK eigenfunctions (radial, then two
-    # cos/sin pairs) from n = 500 and 2n = 1000 samples agree to cos(largest angle) ≥ 0.95 on
-    # a 32² grid (seeds 1/2: 0.9999, 0.998, 0.98).
+    # cos/sin pairs) from n = 500 and 2n = 1000 samples agree to cos(largest angle) ≥ 0.99 on
+    # a 32² grid (seeds 1/2: 0.9999, 0.9992, 0.9993; three other seed pairs: ≥ 0.997).
     z = disk_grid(32)
     a = nystrom_eigen(fc_ntk, uniform_disk(500, np.random.default_rng(1)), 8, depth=3, bias=1.0)
     b = nystrom_eigen(fc_ntk, uniform_disk(1000, np.random.default_rng(2)), 8, depth=3, bias=1.0)
@@ -93,7 +93,7 @@ def test_nystrom_eigenfunctions_converge_n_vs_2n():
     fa, fb = a(z), b(z)
     w = np.full(len(z), 1.0 / len(z))
     for r in cuts[:3]:
-        assert subspace_agreement(fa[:, :r], fb[:, :r], w) >= 0.95, r
+        assert subspace_agreement(fa[:, :r], fb[:, :r], w) >= 0.99, r
     # a span cut inside a degenerate pair is not stable, and unrelated spaces do not agree
     assert 2 not in cuts
     assert subspace_agreement(fa[:, [0]], fb[:, [1]], w) < 0.5
@@ -102,7 +102,7 @@ def test_nystrom_eigenfunctions_converge_n_vs_2n():
 def test_eigen_clusters_and_subspace_agreement():
     mu = np.array([1.0, 0.5, 0.49, 0.2, 0.1, 0.099])
     assert eigen_clusters(mu) == [[0], [1, 2], [3], [4, 5]]
-    assert common_cuts(mu, mu * np.array([1, 1, 0.8, 1, 1, 1])) == [1, 3, 4]
+    assert common_cuts(mu, mu * np.array([1, 1, 0.8, 1, 1, 1]), rtol=0.1) == [1, 3, 4]
     rng = np.random.default_rng(0)
     q = rng.standard_normal((50, 2))
     rot = np.array([[0.6, -0.8], [0.8, 0.6]])

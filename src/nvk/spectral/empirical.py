@@ -119,7 +119,7 @@ def eigen_clusters(eigenvalues: np.ndarray, rtol: float = 0.05) -> list[list[int
     return groups
 
 
-def common_cuts(*spectra: np.ndarray, rtol: float = 0.1) -> list[int]:
+def common_cuts(*spectra: np.ndarray, rtol: float = 0.25) -> list[int]:
     """Sizes r of leading eigenspaces that are well separated in every spectrum given:
     r such that μ_r < (1 − rtol) μ_{r−1} in each (decreasing) spectrum. Spans of the first r
     eigenfunctions are then comparable across runs even where eigenvalues are degenerate."""

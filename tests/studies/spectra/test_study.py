@@ -64,8 +64,8 @@ def test_spectra_task_writes_figures_records_and_resumes(tmp_path):
     assert metrics["sphere/d2/laplace/slope_16_32"] == pytest.approx(-2.0, abs=0.15)
     assert metrics["fit/uniform/laplace/L4/c"] > metrics["fit/uniform/laplace/L3/c"]
     assert {
-        "disk/agreement/cluster0",
-        "disk/ntk_vs_laplace/cluster0",
+        "disk/agreement/first1",
+        "disk/ntk_vs_laplace/first1",
         "gram/ntk/slope",
     } <= metrics.keys()
     # resume: parts with unchanged settings are read back, not recomputed

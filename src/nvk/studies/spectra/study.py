@@ -191,7 +191,7 @@ def disk_grid(size: int) -> np.ndarray:
 def disk_part(n: int, m: int, grid: int, seed: int, depth: int, bias: float, c: float) -> dict:
     """Top-m Nyström eigenfunctions of the NTK and Laplace(c) under the uniform density on the
     disk, on a grid (images) and their |corr|. Convergence: for every r where both the n- and
-    the 2n-sample spectra have a gap of ≥ 10% (`common_cuts`), the spans of the first r NTK
+    the 2n-sample spectra have a gap of ≥ 25% (`common_cuts`), the spans of the first r NTK
     eigenfunctions of the two runs are compared on the grid (cosine of the largest principal
     angle, 1 = equal); the same for the first r NTK vs the first r Laplace eigenfunctions."""
     z = disk_grid(grid)
@@ -244,11 +244,10 @@ def flat_metrics(rec: dict) -> dict[str, float]:
         for k, f in rec["gram"]["slopes"].items():
             m[f"gram/{k}/slope"] = f["slope"]
     if rec.get("disk"):
-        for j, (a, b) in enumerate(
-            zip(rec["disk"]["agreement_n_2n"], rec["disk"]["ntk_vs_laplace"])
-        ):
-            m[f"disk/agreement/cluster{j}"] = a
-            m[f"disk/ntk_vs_laplace/cluster{j}"] = b
+        dk = rec["disk"]
+        for r, a, b in zip(dk["cuts"], dk["agreement_n_2n"], dk["ntk_vs_laplace"]):
+            m[f"disk/agreement/first{r}"] = a
+            m[f"disk/ntk_vs_laplace/first{r}"] = b
     return m
 
 
