@@ -24,7 +24,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
@@ -71,7 +71,7 @@ def figure2(rec: dict[str, Any], images: dict[str, np.ndarray], path: Path, show
             img = np.full((size, size), np.nan)
             img[size - 1 - idx[:, 1], idx[:, 0]] = images[name][:, j]
             ax = fig.add_subplot(grid[row, j])
-            ax.imshow(img, cmap="RdBu_r", extent=(-1, 1, -1, 1))
+            ax.imshow(img, cmap="RdBu_r", extent=(-1, 1, -1, 1), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel("NTK" if name == "ntk" else "Laplace")
