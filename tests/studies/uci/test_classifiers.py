@@ -120,6 +120,17 @@ def test_kernel_svc_equals_sklearn_rbf_svc(small_uci):
             assert clf.accuracy(small_uci, s, tr, te) == pytest.approx(want, abs=0)
 
 
+def test_gram_device_option_gives_the_same_matrix(small_uci):
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    ref = load_classifier("ntk").gram_matrix(small_uci, {"depth": 3, "frozen_layers": 1})
+    for dev in devices:
+        clf = load_classifier("ntk", device=dev)
+        G = clf.gram_matrix(small_uci, {"depth": 3, "frozen_layers": 1})
+        assert G.device.type == "cpu"
+        torch.testing.assert_close(G, ref, rtol=1e-12, atol=1e-12)
+        assert "device" not in clf.spec()
+
+
 def test_kernel_svc_rejects_bad_options():
     k = functools.partial(fc_ntk)
     with pytest.raises(ValueError, match="C must be a non-empty list of numbers > 0"):

@@ -106,6 +106,8 @@ class KernelSVC(Classifier):
             "dim" (Arora et al.'s NTK: input covariance xᵀz instead of nvk's xᵀz / D).
         tile: Gram tile edge (`nvk.kernels.gram`).
         tol: libsvm's stopping tolerance.
+        device: where Gram blocks are computed (None: the CPU; e.g. "cuda"); the SVC always
+            runs on the CPU. Not part of the spec: records from either device are comparable.
     """
 
     def __init__(
@@ -118,12 +120,14 @@ class KernelSVC(Classifier):
         scale: float | str | None = None,
         tile: int = 2048,
         tol: float = 1e-3,
+        device: str | None = None,
     ) -> None:
         if isinstance(scale, str) and scale != "dim":
             raise ValueError(f"{name}: scale must be a number, 'dim' or null, got {scale!r}")
         if not C or any(not float(c) > 0 for c in C):
             raise ValueError(f"{name}: C must be a non-empty list of numbers > 0, got {C!r}")
         self.name, self.kernel, self.scale, self.tile, self.tol = name, kernel, scale, tile, tol
+        self.device = device
         self.grid = _plain(grid)
         self.C = [float(c) for c in C]
         self.kernel_settings = expand_grid(self.grid)
@@ -149,7 +153,7 @@ class KernelSVC(Classifier):
             return self._memo[1]
         self._memo = None  # free the previous Gram before building the next
         k = functools.partial(self.kernel, **params)
-        G = gram(k, data.x.double(), tile=self.tile, cache_dir=self.cache_dir)
+        G = gram(k, data.x.double(), tile=self.tile, cache_dir=self.cache_dir, device=self.device)
         if self.scale is not None:
             G.mul_(data.x.shape[1] if self.scale == "dim" else float(self.scale))
         self._memo = (key, G)
