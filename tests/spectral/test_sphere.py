@@ -24,6 +24,19 @@ def test_gaussian_on_circle_matches_bessel_closed_form(c):
     assert np.all(err <= s.error)  # the error estimate bounds the true error
 
 
+def test_cusped_arccosine_profile_on_circle_matches_closed_form_to_k_256():
+    # κ(u) = 1 − arccos(u)/π (arc-cosine kernel of order 0, cusp at u = ±1) = 1 − θ/π:
+    # λ_0 = 1/2, λ_k = 2/(π² k²) for odd k, 0 for even k ≥ 2 (Fourier series of a triangle wave)
+    s = sphere_eigenvalues(lambda u: 1 - np.arccos(np.clip(u, -1, 1)) / np.pi, 2, 256)
+    k = np.arange(257)
+    odd = k % 2 == 1
+    ref = np.where(odd, 2 / (np.pi**2 * np.maximum(k, 1) ** 2), 0.0)
+    ref[0] = 0.5
+    np.testing.assert_allclose(s.eigenvalues[odd], ref[odd], rtol=1e-9, atol=0)  # 3.4e-10 seen
+    assert np.all(np.abs(s.eigenvalues[~odd] - ref[~odd]) <= 1e-14)
+    assert np.all(np.abs(s.eigenvalues - ref) <= s.error)
+
+
 @pytest.mark.parametrize("d", [2, 3, 5])
 def test_polynomial_profile_matches_exact_gegenbauer_rule(d):
     # For a polynomial κ the Gauss–Gegenbauer rule in u of nvk.harmonics is exact.

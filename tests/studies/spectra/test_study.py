@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from nvk.studies.spectra.study import flat_metrics, load_points
+from nvk.studies.spectra.study import flat_metrics, load_points, sphere_part
 from tests.conftest import compose_cfg
 from tests.data.uci_fixture import write_uci_dataset
 
@@ -90,3 +90,8 @@ def test_real_abalone_rows_load_and_normalize():
     root = SHARED_UCI
     x, source = load_points(str(root), "abalone", 200, "standardize_sphere", seed=0)
     assert source == "uci/abalone" and x.shape == (200, 8)
+
+
+def test_sphere_part_rejects_mismatched_dims_and_kmax():
+    with pytest.raises(ValueError, match=r"sphere.dims \[2, 3\] and sphere.kmax \[16\]"):
+        sphere_part([2, 3], [16], {"laplace": {"kernel": "laplace", "c": 1.0}}, [2, 8])
