@@ -32,7 +32,8 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def figure1(rec: dict[str, Any], path: Path) -> Path:
     ntk = rec["ntk"]
     depth = str(ntk["depth"])
-    fits = rec["fits"]["uniform"]
+    weight = "uniform" if "uniform" in rec["fits"] else next(iter(rec["fits"]))
+    fits = rec["fits"][weight]
     ncols = 2 if rec.get("gram") else 1
     fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.8), squeeze=False)
     ax = axes[0, 0]
@@ -43,7 +44,8 @@ def figure1(rec: dict[str, Any], path: Path) -> Path:
         if depth in fits[name]:
             f = ProfileFit(**fits[name][depth])
             ax.plot(u, f(u), style, lw=2, label=f"{name}, c={f.c:.3g}")
-    ax.set(xlabel="u = xᵀz", ylabel="κ(u)", title=f"fits to the NTK (β={ntk['bias']}, S^{d - 1})")
+    title = f"fits to the NTK (β={ntk['bias']}, S^{d - 1}, {weight} weight)"
+    ax.set(xlabel="u = xᵀz", ylabel="κ(u)", title=title)
     ax.legend()
     if rec.get("gram"):
         g = rec["gram"]

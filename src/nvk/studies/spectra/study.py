@@ -14,8 +14,9 @@ Four parts, each a pure function of its settings (the math lives in `nvk.spectra
 
 Run directory: `spectra.json` (every number), `figure1.png`, `figure2.png`, `figure4.png`,
 `sphere_eigenvalues.png`, `disk_eigenfunctions.npz`, `metrics.json` (flat keys, also logged to
-W&B, offline unless WANDB_MODE says otherwise) and `parts/<part>.json`: a part whose settings
-are unchanged is read back instead of recomputed (re-running in the same directory resumes).
+W&B, offline unless WANDB_MODE says otherwise) and `parts/<part>.json` for the sphere, fit and
+Gram parts: one whose settings are unchanged is read back instead of recomputed (re-running in
+the same directory resumes; the disk part, a few seconds, is always recomputed).
 """
 
 from __future__ import annotations
