@@ -9,9 +9,9 @@ its peak RSS is its own; a dense n × n float64 kernel matrix is listed for comp
     .venv/bin/python benchmarks/gp_keops.py [--n 20000] [--d 8] [--depth 6] [--steps 3]
 
 Cost: each CG iteration is one KeOps product with 11 columns over n² entries; the L = 6 NTK
-formula costs ~3 µs per entry on this 2-core CPU (it grows ~3× per layer, see benchmarks/kvp.py),
-so the default n = 20 000, L = 6 run takes hours here (minutes on a GPU); `--depth 2` or a
-smaller `--n` show the same pipeline.
+formula costs a few hundred ns per entry on this 2-core CPU (benchmarks/kvp.py), so one step at
+the default n = 20 000 takes tens of minutes here (seconds on a GPU); `--max-cg` caps the CG
+iterations per step and `--depth 2` or a smaller `--n` show the same pipeline.
 
 Prints a table, writes JSON to benchmarks/results/gp_keops.json (see benchmarks/README.md).
 """

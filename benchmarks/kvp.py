@@ -10,10 +10,11 @@ products are compared.
 
     .venv/bin/python benchmarks/kvp.py [--n 100000] [--d 32] [--repeats 1] [--dtype float32]
 
-On 2 CPU cores one product at n = 100 000 takes minutes (Laplace, Matérn) to tens of minutes
-(NTK L = 2); the KeOps NTK formula currently grows ~3× per layer (each layer's ρ is re-evaluated
-in the generated code), so L = 6 takes hours there: use `--n 20000` / `--n 2000 --only
-nvk_ntk_L6` and the ns/entry column (KeOps products cost exactly n² entries).
+Since each layer's ρ, θ and covariance are computed once per entry (keopscore `Factorize`, see
+`nvk.kernels.keops`), the NTK costs a fixed amount per layer. On 2 CPU cores one product at
+n = 100 000 takes tens of minutes to hours; `--rows m` times the first m rows of the same
+product, K(X[:m], X) v (all n columns), and reports the full product's time as (n / m) × that:
+KeOps' cost is exactly proportional to the number of entries, so ns/entry is the figure to read.
 
 Prints a table, writes JSON to benchmarks/results/kvp.json (see benchmarks/README.md).
 """
@@ -60,6 +61,7 @@ def main() -> None:
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", nargs="+", default=None, help="subset of kernel names")
+    p.add_argument("--rows", type=int, default=None, help="time K(X[:rows], X) v, extrapolate")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "kvp.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,8 +74,8 @@ def main() -> None:
     x = torch.randn(args.n, args.d, generator=g).to(dtype)
     v = torch.randn(args.n, 1, generator=g).to(dtype)
     rows, products = [], {}
-    print(f"{'kernel':<18} {'layers':>6} {'compile s':>9} {'best s':>8} {'ns/entry':>9} "
-          f"{'ns/e/layer':>10}")  # fmt: skip
+    print(f"{'kernel':<18} {'layers':>6} {'compile s':>9} {'best s':>8} {'full s':>9} "
+          f"{'ns/entry':>9} {'ns/e/layer':>10}")  # fmt: skip
     for name, (make, layers) in kernels().items():
         if args.only and name not in args.only:
             continue
@@ -83,16 +85,18 @@ def main() -> None:
             k(x[:1000]) @ v[:1000]  # compiles the formula (once per machine), same as at full n
             first = time.perf_counter() - t0
             best = math.inf
+            m = args.rows or args.n
             for _ in range(args.repeats):
                 t0 = time.perf_counter()
-                out = k(x) @ v
+                out = k(x[:m], x) @ v
                 best = min(best, time.perf_counter() - t0)
         products[name] = out
-        per = 1e9 * best / args.n**2
-        rows.append({"kernel": name, "layers": layers, "compile_s": first,
-                     "best_s": best, "ns_per_entry": per,
+        per = 1e9 * best / (m * args.n)
+        full = best * args.n / m  # = best when the whole product was timed
+        rows.append({"kernel": name, "layers": layers, "compile_s": first, "rows_timed": m,
+                     "best_s": best, "full_product_s": full, "ns_per_entry": per,
                      "ns_per_entry_layer": per / layers})  # fmt: skip
-        print(f"{name:<18} {layers:>6} {first:>9.2f} {best:>8.2f} {per:>9.3f} "
+        print(f"{name:<18} {layers:>6} {first:>9.2f} {best:>8.2f} {full:>9.1f} {per:>9.3f} "
               f"{per / layers:>10.3f}", flush=True)  # fmt: skip
     check = {}
     if "nvk_laplace" in products and "gpytorch_matern12" in products:

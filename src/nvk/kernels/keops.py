@@ -96,6 +96,8 @@ def _pow_half(s, gamma: float | Tensor, like: Tensor):
     """s^(γ/2) of a symbolic squared distance, 0 (with zero derivative) at s = 0."""
     if not isinstance(gamma, Tensor) and float(gamma) == 2.0:
         return s
+    if not isinstance(gamma, Tensor) and float(gamma) == 1.0:  # one Sqrt, not Exp(Log)
+        return (s - _TINY).ifelse(s.sqrt(), 0.0)
     g = _param(gamma, like)
     return (s - _TINY).ifelse(((0.5 * g) * s.log()).exp(), 0.0)
 
@@ -142,6 +144,24 @@ def keops_h_gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor 
     return keops_h_gamma_exponential(x1, x2, c=c, gamma=2.0)
 
 
+def _factorize(formula, shared: list):
+    """Evaluate each sub-formula in `shared` once per (i, j) entry.
+
+    KeOps formulas are trees: without this, layer h's ρ is re-evaluated inside every use by
+    layer h + 1 (θ, √(1 − ρ²), ρ(π − θ), the NTK sum), so the cost grows ~3× per layer.
+    keopscore's `Factorize(F, g)` computes g into a temporary and substitutes it for every copy
+    of g in F; the last one applied is computed first, hence the reversed order."""
+    for g in reversed(shared):
+        formula = formula.binary(g, "Factorize", dimcheck=None)
+    # pykeops concatenates operand variable tuples without removing repeats, and its pre-call
+    # pass scans the whole formula string once per entry: drop the repeats (same objects).
+    seen: set[int] = set()
+    formula.variables = tuple(
+        v for v in formula.variables if not (id(v) in seen or seen.add(id(v)))
+    )
+    return formula
+
+
 def _keops_fc(
     x1: Tensor,
     x2: Tensor | None,
@@ -170,21 +190,24 @@ def _keops_fc(
     c = s2 * p12 + bg2
     acc = s2 * p12 + b2 if (ntk and frozen_layers == 0) else None
     inv = 1.0 / (1.0 - 32 * torch.finfo(x1.dtype).eps)
+    shared = []  # per-layer ρ and θ, in evaluation order: computed once each (`_factorize`)
     for h in range(2, depth + 1):
         pos1, pos2 = (q1 > 0).to(x1.dtype), (q2 > 0).to(x1.dtype)
         r1 = torch.where(q1 > 0, q1, 1.0).rsqrt() * pos1
         r2 = torch.where(q2 > 0, q2, 1.0).rsqrt() * pos2
         rho = (c * _vi(r1 * inv) * _vj(r2)).clamp(-1.0, 1.0)
         theta = rho.acos()
+        shared += [rho, theta]
         j1 = (1.0 - rho * rho).relu().sqrt() + (math.pi - theta) * rho
         cc = _vi(q1.sqrt() / _TWO_PI) * _vj(q2.sqrt()) * j1  # C^{h-1}
+        shared.append(cc)
         if h == depth:
             if not ntk:
-                return cc + bg2
+                return _factorize(cc + bg2, shared)
             if acc is None:  # frozen_layers = L − 1: only the readout trains
-                return cc + b2
+                return _factorize(cc + b2, shared)
             dot = (math.pi - theta) * _vi(pos1 / _TWO_PI) * _vj(pos2)
-            return acc * dot + cc + b2
+            return _factorize(acc * dot + cc + b2, shared)
         if ntk:
             if acc is not None:
                 dot = (math.pi - theta) * _vi(pos1 / _TWO_PI) * _vj(pos2)
