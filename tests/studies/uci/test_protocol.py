@@ -65,6 +65,9 @@ def test_done_cells_are_skipped_and_other_specs_refused(tmp_path):
     assert run_cell(data, again, tmp_path) == first and again.calls == []
     with pytest.raises(ValueError, match="another spec"):
         run_cell(data, Scripted([0.5, 0.7]), tmp_path)
+    other = data.__class__(data.meta, data.x + 1, data.y, data.index_sets)  # same name
+    with pytest.raises(ValueError, match="other data for 'toy'"):
+        run_cell(other, Scripted([0.5, 0.6]), tmp_path)
 
 
 def make_collection(root: Path) -> list[str]:

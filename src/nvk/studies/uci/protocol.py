@@ -17,6 +17,7 @@ the original protocol; docs/uci.md discusses what that means for the numbers.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import logging
 import platform
 import time
@@ -42,6 +43,17 @@ from nvk.utils.provenance import git_state, package_versions
 log = logging.getLogger("nvk")
 
 
+def data_hash(data: UCIDataset) -> str:
+    """sha256 (16 hex digits) of the rows, labels and the five index sets."""
+    h = hashlib.sha256()
+    sets = data.index_sets
+    parts = [data.x, data.y, sets.tune_train, sets.tune_val, *(t for f in sets.folds for t in f)]
+    for t in parts:
+        h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def run_cell(
     data: UCIDataset,
     clf: Classifier,
@@ -52,7 +64,8 @@ def run_cell(
     """Run (or, if its record exists, load) one (dataset, classifier) cell; return the record."""
     spec = clf.spec()
     name = data.meta.name
-    done = existing_record(records_dir, clf.name, name, spec)
+    dhash = data_hash(data)
+    done = existing_record(records_dir, clf.name, name, spec, dhash)
     if done is not None:
         log.info("uci: %s / %s already done (%s)", clf.name, name, record_path(
             records_dir, clf.name, name))  # fmt: skip
@@ -73,6 +86,7 @@ def run_cell(
         "n_rows": int(data.meta.n_rows),
         "n_features": int(data.meta.n_features),
         "n_classes": int(data.meta.n_classes),
+        "data_hash": dhash,
         "spec": spec,
         "spec_hash": spec_hash(spec),
         "settings": settings,

@@ -5,11 +5,12 @@ Layout under `records_dir`:
     <classifier>/<dataset>.json        the record: only values that a rerun reproduces exactly
     _runs/<classifier>/<dataset>.json  sidecar: timings, time of day, git commit, packages
 
-The record holds the dataset's shape, the classifier's spec and its hash, every setting's
-validation accuracy (in settings order), the chosen setting, and the four fold accuracies;
-accuracies are rounded to 12 decimals and keys sorted, so a killed and resumed sweep writes
-byte-identical records. Anything that changes between runs (wall-clock, provenance) goes to
-the sidecar, which is written first: a record's presence means its cell is done.
+The record holds the dataset's shape and data hash, the classifier's spec and its hash, every
+setting's validation accuracy (in settings order), the chosen setting, and the four fold
+accuracies; accuracies are rounded to 12 decimals and keys sorted, so a killed and resumed
+sweep writes byte-identical records. Anything that changes between runs (wall-clock,
+provenance) goes to the sidecar, which is written first: a record's presence means its cell
+is done.
 """
 
 from __future__ import annotations
@@ -46,10 +47,14 @@ def acc(x: float) -> float:
 
 
 def existing_record(
-    records_dir: str | Path, classifier: str, dataset: str, spec: dict[str, Any]
+    records_dir: str | Path,
+    classifier: str,
+    dataset: str,
+    spec: dict[str, Any],
+    data_hash: str | None = None,
 ) -> dict[str, Any] | None:
     """The finished record of this cell, or None. ValueError if it was made with another spec
-    (another grid or kernel): mixing them in one table would compare different classifiers."""
+    (another grid or kernel) or other data: a table would mix different experiments."""
     path = record_path(records_dir, classifier, dataset)
     if not path.is_file():
         return None
@@ -59,6 +64,11 @@ def existing_record(
             f"{path} was written by classifier {classifier!r} with another spec "
             f"(hash {rec.get('spec_hash')!r}, now {spec_hash(spec)!r}); use another "
             f"records_dir or delete that folder to recompute"
+        )
+    if data_hash is not None and rec.get("data_hash") != data_hash:
+        raise ValueError(
+            f"{path} was computed on other data for {dataset!r} (hash {rec.get('data_hash')!r}, "
+            f"now {data_hash!r}); use another records_dir for another copy of the collection"
         )
     return rec
 
