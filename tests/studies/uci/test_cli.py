@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import compose_cfg
 from tests.studies.uci.test_protocol import make_collection
 from tests.test_cli import run
 
@@ -33,3 +34,9 @@ def test_sweep_rerun_and_table_from_the_command_line(tmp_path):
     assert (table / "cd_diagram.png").is_file()
     assert not (table / "figure3.png").exists()  # no ntk here: the default pair is absent
     assert list((table / "wandb").glob("offline-run-*")), "no offline W&B run"
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_slurm", "submitit_local"])
+def test_experiment_composes_with_every_launcher(launcher, tmp_path):
+    cfg = compose_cfg("train", ["experiment=uci_table1", f"hydra/launcher={launcher}"], tmp_path)
+    assert cfg.task._target_.endswith("cell_task") and cfg.optimized_metric is None
