@@ -36,3 +36,10 @@ def test_config_hash_ignores_paths_but_not_the_experiment():
 
 def test_git_state_outside_a_repository_is_none(tmp_path):
     assert git_state(tmp_path)["commit"] is None
+
+
+def test_atomic_write_gives_the_umask_permissions_of_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
