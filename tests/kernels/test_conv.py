@@ -89,11 +89,11 @@ def test_cntk_gram_is_symmetric_psd_and_gap_differs_from_trace():
 
 def test_cntk_equals_monte_carlo_empirical_ntk_of_wide_cnn():
     """Arora et al. 2019: the empirical NTK of the CNN converges to the CNTK as channels → ∞."""
-    spec = ConvSpec(depth=2, channels=384)
-    x = randn(4, 1, 4, 4, seed=7)
-    mc = monte_carlo_kernel(lambda seed: CNN(spec, (1, 4, 4), 1), x, seeds=range(6))
+    spec = ConvSpec(depth=2, channels=256)
+    x = randn(4, 1, 3, 3, seed=7)
+    mc = monte_carlo_kernel(lambda seed: CNN(spec, (1, 3, 3), 1), x, seeds=range(6))
     k = cntk_from_arch(spec)(x)
-    assert rel_fro(mc, k) < 0.05
+    assert rel_fro(mc, k) < 0.05  # measured 0.021 (fixed seeds)
 
 
 @pytest.mark.slow
