@@ -1,0 +1,1 @@
+"""Frequency study: kernels and networks under gradient descent, per harmonic frequency."""

@@ -1,0 +1,163 @@
+"""`python train.py -m experiment=frequency model=mlp,ntk,laplace,gaussian`: the frequency task.
+
+One run = one model on the sphere data of `cfg.data` (the experiment: 128 equispaced points on
+S¹, targets the sum of harmonics k ∈ {1, 2, 3, 4, 6, 8, 12, 16}). A kernel model (`cfg.kernel`
+set) runs kernel GD through its closed form; a network (`cfg.model` an MLPModule) runs actual
+full-batch GD from the zero function, and its analytic NTK twin (same `ArchSpec`) runs beside
+it in the same record. Options (`cfg.study`) are `FrequencyOptions`. The run directory gets
+
+* `frequency.json`: counts per frequency (extrapolated ones marked), fitted exponents, residual
+  curves, η and λ_max, the network's NTK drift (atomic write);
+* `frequency.png`: residual curves per frequency and steps-vs-k in log-log with the fit;
+* W&B / CSV: `freq/k<k>/residual` at every logged step, `freq/k<k>/steps`, `freq/exponent`.
+
+`python -m nvk.studies.frequency.report <multirun dir>` puts the models side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nvk.kernels.fc import fc_ntk_from_arch
+from nvk.run import build, write_run_records
+from nvk.studies.frequency.dynamics import (
+    FrequencyCurves,
+    HarmonicProjector,
+    fit_power,
+    kernel_curves,
+    network_curves,
+)
+from nvk.utils.io import atomic_write_json
+
+
+@dataclass(frozen=True)
+class FrequencyOptions:
+    """name: the model's label in records and plots; threshold: relative residual a frequency
+    must reach; lr: η·λ_max; max_steps: GD steps run (networks stop there; kernel counts beyond
+    come from the closed form, marked extrapolated); n_log: logged steps (geometric);
+    fit_kmin: smallest k in the exponent fit (the first frequencies take a handful of steps,
+    where integer rounding dominates; the fit over all k is recorded too)."""
+
+    name: str = "model"
+    threshold: float = 0.1
+    lr: float = 1.0
+    max_steps: int = 10_000
+    n_log: int = 60
+    fit_kmin: int = 3
+
+
+def device_of(cfg: DictConfig) -> torch.device:
+    """CUDA for trainer.accelerator gpu/cuda (or auto with CUDA present), else CPU."""
+    acc = str(cfg.get("trainer", {}).get("accelerator", "auto"))
+    use_cuda = acc in ("gpu", "cuda") or (acc == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+def summarize_curves(c: FrequencyCurves, kmin: int) -> dict[str, Any]:
+    """The JSON-ready curves of a run with its power fits (k ≥ kmin and all k)."""
+    d = asdict(c)
+    d["fit"] = fit_power(c.frequencies, c.counts, kmin=kmin)
+    d["fit_all"] = fit_power(c.frequencies, c.counts, kmin=1)
+    d["counts"] = [None if v is None or not math.isfinite(v) else v for v in c.counts]
+    return d
+
+
+def frequency_record(cfg: DictConfig) -> dict[str, Any]:
+    """Run the study for cfg's model on cfg's data; the JSON-ready record (see module doc)."""
+    o = FrequencyOptions(**cfg.get("study", {}))
+    dm = instantiate(cfg.data)
+    dm.setup()
+    fb = dm.full_batch()
+    if dm.info.task != "regression" or not hasattr(dm, "frequencies"):
+        raise ValueError(
+            f"experiment=frequency needs sphere regression data (data=sphere), got "
+            f"data={dm.info.name} task={dm.info.task}"
+        )
+    freqs = [int(k) for k in dm.frequencies]
+    if min(freqs) < 1:
+        raise ValueError(f"data.frequencies must be >= 1 for this study, got {freqs}")
+    dev = device_of(cfg)
+    x, y = fb.x_train.double(), fb.y_train.double()
+    proj = HarmonicProjector(x.numpy(), max(freqs))
+    kw = dict(threshold=o.threshold, lr=o.lr, max_steps=o.max_steps, n_log=o.n_log)
+    rec: dict[str, Any] = {
+        "name": o.name,
+        "options": asdict(o),
+        "dim": dm.info.in_features,
+        "n": len(x),
+        "frequencies": freqs,
+        "device": str(dev),
+    }
+    if cfg.get("kernel") is not None:
+        K = instantiate(cfg.kernel)(x.to(dev), x.to(dev)).cpu()
+        rec.update(kind="kernel", kernel=OmegaConf.to_container(cfg.kernel, resolve=True))
+        rec["curves"] = summarize_curves(kernel_curves(K, y, proj, freqs, **kw), o.fit_kmin)
+        return rec
+    module = build(cfg.model, info=dm.info)
+    twin_K = fc_ntk_from_arch(module.arch)(x, x)
+    net = module.net.to(dev)
+    curves = network_curves(net, x.float(), y.float(), proj, freqs, reference_ntk=twin_K, **kw)
+    rec.update(kind="network", arch=module.arch.to_dict())
+    rec["curves"] = summarize_curves(curves, o.fit_kmin)
+    rec["ntk_twin"] = summarize_curves(kernel_curves(twin_K, y, proj, freqs, **kw), o.fit_kmin)
+    return rec
+
+
+def run_frequency(cfg: DictConfig) -> dict[str, float]:
+    """The `task` of experiment=frequency: record, plot, log; returns the summary metrics."""
+    from nvk.studies.frequency.plots import plot_run
+
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    write_run_records(cfg, out)
+    rec = frequency_record(cfg)
+    atomic_write_json(out / "frequency.json", rec)
+    png = plot_run(rec, out / "frequency.png")
+    c = rec["curves"]
+    metrics = {
+        f"freq/k{k}/steps": float(v) for k, v in zip(c["frequencies"], c["counts"]) if v is not None
+    }
+    for key, fit in (("freq/exponent", c["fit"]), ("freq/exponent_all", c["fit_all"])):
+        if fit["exponent"] is not None:
+            metrics[key] = fit["exponent"]
+    if "ntk_twin" in rec and rec["ntk_twin"]["fit"]["exponent"] is not None:
+        metrics["freq/ntk_twin/exponent"] = rec["ntk_twin"]["fit"]["exponent"]
+    for key, v in c["extra"].items():
+        metrics[f"freq/{key}"] = float(v)
+    log_study(cfg, c, metrics, png)
+    print(f"[nvk] frequency {rec['name']}: {metrics}  run_dir={out}", flush=True)
+    return metrics
+
+
+def log_study(cfg: DictConfig, curves: dict[str, Any], metrics: dict[str, float], png: Path):
+    """Residual curves (`freq/k<k>/residual` per logged step), summary metrics and the figure
+    to the configured loggers (W&B offline, CSV)."""
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and "_target_" in c]
+    try:
+        for lg in loggers:
+            lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+            for i, t in enumerate(curves["steps"]):
+                row = {
+                    f"freq/k{k}/residual": r[i]
+                    for k, r in zip(curves["frequencies"], curves["residual"])
+                }
+                lg.log_metrics(row, step=t)
+            lg.log_metrics(metrics, step=curves["steps"][-1])
+            if hasattr(lg, "log_image"):
+                lg.log_image(key="freq/figure", images=[str(png)])
+            lg.finalize("success")
+    finally:
+        if loggers:
+            from nvk.run import _finish_wandb
+
+            _finish_wandb()

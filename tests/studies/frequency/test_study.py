@@ -1,0 +1,93 @@
+"""The frequency and random-label tasks through the real configs, shrunk; the report."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from nvk.studies.frequency.random_labels import (
+    RandomLabelOptions,
+    kernel_epochs,
+    noisy_labels,
+    run_random_labels,
+)
+from nvk.studies.frequency.report import report
+from nvk.studies.frequency.study import run_frequency
+from nvk.utils.io import read_json
+
+SMALL = ["data.n=24", "data.frequencies=[1,2,4]", "data.amplitudes=[0.1,0.1,0.1]",
+         "study.max_steps=40", "study.n_log=8", "study.fit_kmin=1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["ntk", "mlp"])
+def test_frequency_task_writes_records_plot_and_metrics(cfg_train, model: str) -> None:
+    extra = ["model.width=64"] if model == "mlp" else []
+    cfg = cfg_train("experiment=frequency", f"model={model}", *SMALL, *extra)
+    metrics = run_frequency(cfg)
+    out = cfg.paths.output_dir
+    rec = read_json(f"{out}/frequency.json")
+    assert rec["name"] == model and rec["frequencies"] == [1, 2, 4]
+    assert (rec["kind"] == "network") == (model == "mlp") and ("ntk_twin" in rec) == (
+        model == "mlp"
+    )
+    assert "freq/k1/steps" in metrics
+    with open(next(Path(out).rglob("metrics.csv"))) as f:
+        header = next(csv.reader(f))
+    assert "freq/k4/residual" in header
+    assert (Path(out) / "frequency.png").stat().st_size > 0
+
+
+def test_frequency_task_on_s2(cfg_train) -> None:
+    cfg = cfg_train("experiment=frequency", "model=laplace", "data.dim=3", "data.sampling=uniform",
+                    "data.n=60", "data.frequencies=[1,2,3]", "data.amplitudes=[1,1,1]",
+                    "study.max_steps=30", "study.fit_kmin=1")  # fmt: skip
+    run_frequency(cfg)
+    rec = read_json(f"{cfg.paths.output_dir}/frequency.json")
+    counts = rec["curves"]["counts"]
+    assert rec["dim"] == 3 and counts == sorted(counts)  # higher frequencies take longer
+
+
+def test_frequency_rejects_classification_data(cfg_train) -> None:
+    cfg = cfg_train("experiment=frequency", "model=ntk", "data.task=classification")
+    with pytest.raises(ValueError, match="sphere regression"):
+        run_frequency(cfg)
+
+
+def test_random_labels_task_and_report(cfg_train, tmp_path) -> None:
+    cfg = cfg_train("experiment=random_labels", "model=laplace", "study.n_train=40",
+                    "study.noise=[0.0,1.0]", "study.max_steps=5")  # fmt: skip
+    metrics = run_random_labels(cfg)
+    rec = read_json(f"{cfg.paths.output_dir}/random_labels.json")
+    assert rec["noise"] == [0.0, 1.0] and len(rec["epochs"]) == 2
+    assert "labels/noise1/epochs" in metrics
+    out = report([cfg.paths.output_dir])
+    assert "laplace" in out["random_labels"]
+
+
+def test_kernel_epochs_closed_form_search_equals_iteration() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    K = torch.exp(-(torch.cdist(x, x)))
+    y = torch.randint(0, 3, (30,), generator=g)
+    iterated, ext_a = kernel_epochs(K, y, 3, lr=1.0, max_steps=100_000)
+    searched, ext_b = kernel_epochs(K, y, 3, lr=1.0, max_steps=1)
+    assert not ext_a and (ext_b or searched <= 1)
+    assert iterated == searched
+
+
+def test_noisy_labels_and_options() -> None:
+    y = torch.arange(100) % 10
+    assert torch.equal(noisy_labels(y, 0.0, 10, 0), y)
+    changed = (noisy_labels(y, 0.5, 10, 0) != y).sum()
+    assert 0 < changed <= 50  # 50 redrawn, ~1/10 of them land on their old class
+    with pytest.raises(ValueError, match="noise"):
+        RandomLabelOptions(noise=[1.5])
+
+
+def test_report_without_records_says_what_to_run(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="experiment=frequency"):
+        report([tmp_path])
