@@ -57,9 +57,10 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
 
 
 def test_multirun_with_joblib_writes_one_directory_per_job(tmp_path):
-    sweep = tmp_path / "sweep"
+    # the default sweep dir (no hydra.sweep.dir given) resolves before Hydra's runtime exists
     run("train.py", "-m", "model.width=64,256", "hydra/launcher=joblib", "logger=csv",
-        *FAST[:-1], f"hydra.sweep.dir={sweep}")  # fmt: skip
+        *FAST[:-1], env={"NVK_LOG_DIR": str(tmp_path / "logs")})  # fmt: skip
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
     widths = []

@@ -7,7 +7,9 @@ import warnings
 
 
 def prepare_environment() -> None:
-    """W&B offline and silent unless the user chose otherwise; quiet known-harmless warnings."""
+    """W&B offline and silent unless the user chose otherwise; `NVK_ROOT` (conf/paths) = the
+    launch directory unless set; quiet known-harmless warnings."""
+    os.environ.setdefault("NVK_ROOT", os.getcwd())
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_CONSOLE", "off")
