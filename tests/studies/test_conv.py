@@ -92,7 +92,7 @@ def test_gram_tile_jobs_then_assemble_equal_the_direct_gram(cifar, tmp_path):
 @pytest.mark.parametrize(
     "kernel",
     [
-        functools.partial(cntk, depth=5),
+        functools.partial(cntk, depth=3),
         functools.partial(cexp, depth=3, gamma=1.0),
         functools.partial(cexp, depth=3, gamma=2.0),
         functools.partial(cexp, depth=3, gamma=1.5),
