@@ -148,7 +148,8 @@ def _factorize(formula, shared: list):
     """Evaluate each sub-formula in `shared` once per (i, j) entry.
 
     KeOps formulas are trees: without this, layer h's ρ is re-evaluated inside every use by
-    layer h + 1 (θ, √(1 − ρ²), ρ(π − θ), the NTK sum), so the cost grows ~3× per layer.
+    layer h + 1 (θ, √(1 − ρ²), ρ(π − θ), the NTK sum), so the cost grows ~3× per layer (and
+    the D-dimensional x·z would be computed twice, for ρ² and for the NTK sum).
     keopscore's `Factorize(F, g)` computes g into a temporary and substitutes it for every copy
     of g in F; the last one applied is computed first, hence the reversed order."""
     for g in reversed(shared):
@@ -190,7 +191,7 @@ def _keops_fc(
     c = s2 * p12 + bg2
     acc = s2 * p12 + b2 if (ntk and frozen_layers == 0) else None
     inv = 1.0 / (1.0 - 32 * torch.finfo(x1.dtype).eps)
-    shared = []  # per-layer ρ and θ, in evaluation order: computed once each (`_factorize`)
+    shared = [p12]  # x·z, then each layer's ρ, θ, C: computed once per entry (`_factorize`)
     for h in range(2, depth + 1):
         pos1, pos2 = (q1 > 0).to(x1.dtype), (q2 > 0).to(x1.dtype)
         r1 = torch.where(q1 > 0, q1, 1.0).rsqrt() * pos1
