@@ -129,3 +129,12 @@ def test_bad_shapes() -> None:
         kernel_gd_iterate(K, Y[:-1], eta=0.1, steps=1)
     with pytest.raises(ValueError, match="square"):
         kernel_gd_closed_form(K[:-1], Y, eta=0.1, steps=1)
+
+
+@pytest.mark.slow  # a full train.py run on digits (eigh of the ~1100-row Gram + Lightning)
+def test_train_py_runs_kernel_gd_as_a_solver(cfg_train) -> None:
+    from nvk.run import train
+
+    cfg = cfg_train("model=laplace", "solver=kernel_gd", "solver.steps=200")
+    metrics = train(cfg)
+    assert 0.5 < metrics["test/acc"] <= 1.0  # digits, 10 classes: far above chance after 200 steps

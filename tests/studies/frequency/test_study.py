@@ -91,3 +91,14 @@ def test_noisy_labels_and_options() -> None:
 def test_report_without_records_says_what_to_run(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="experiment=frequency"):
         report([tmp_path])
+
+
+def test_single_targets_equal_the_sum_on_equispaced_circle(cfg_train) -> None:
+    # harmonics are orthogonal eigenvectors of a circulant K: GD on the sum decouples exactly
+    from nvk.studies.frequency.study import frequency_record
+
+    base = ("experiment=frequency", "model=laplace", *SMALL)
+    recs = [frequency_record(cfg_train(*base, f"study.target={t}")) for t in ("sum", "single")]
+    assert recs[0]["curves"]["counts"] == recs[1]["curves"]["counts"]
+    for a, b in zip(recs[0]["curves"]["residual"], recs[1]["curves"]["residual"]):
+        assert a == pytest.approx(b, abs=1e-9)

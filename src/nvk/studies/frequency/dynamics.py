@@ -196,10 +196,12 @@ def network_curves(
     max_steps: int = 10_000,
     n_log: int = 60,
     reference_ntk: Tensor | None = None,
+    stop_early: bool = True,
 ) -> FrequencyCurves:
     """Full-batch GD on the scalar network `net` (B, d) → (B, 1) from the zero function.
 
-    Runs until every frequency is at or below `threshold` or `max_steps`. `extra` records the
+    Runs until every frequency is at or below `threshold` (`stop_early`) or `max_steps`, logging
+    the residuals on `log_grid(max_steps, n_log)` and the last step. `extra` records the
     empirical NTK Θ̂ on x: ‖Θ̂₀ − reference‖/‖reference‖ (if `reference_ntk` (n, n) is given)
     and its relative change ‖Θ̂_T − Θ̂₀‖/‖Θ̂₀‖ over training.
     """
@@ -226,10 +228,11 @@ def network_curves(
         for j in range(len(ks)):
             if counts[j] is None and rel[j] <= threshold:
                 counts[j] = float(t)
-        if t in grid or all(c is not None for c in counts) or t == max_steps:
+        done = stop_early and all(c is not None for c in counts)
+        if t in grid or done or t == max_steps:
             logged_steps.append(t)
             logged.append(rel)
-        if all(c is not None for c in counts) or t == max_steps:
+        if done or t == max_steps:
             break
         opt.zero_grad(set_to_none=True)
         (0.5 * (out - y).pow(2).sum()).backward()
