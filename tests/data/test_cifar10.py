@@ -37,6 +37,16 @@ def test_images_layout_subset_and_val(tiny) -> None:
     np.testing.assert_allclose(d.x_test.reshape(4, -1).numpy(), xt[:4] / 255.0, rtol=1e-6)
 
 
+def test_flatten_gives_the_same_pixels_as_rows(tiny) -> None:
+    root, _ = tiny
+    kw = {"root": str(root), "subset": 6, "val_size": 2, "test_subset": 3, "checksum": "skip"}
+    images = CIFAR10DataModule(**kw).full_batch()
+    flat_dm = CIFAR10DataModule(**kw, flatten=True)
+    flat = flat_dm.full_batch()
+    assert flat.x_train.shape == (6, 3072) and flat_dm.info.in_shape == (3072,)
+    assert torch.equal(flat.x_test, images.x_test.reshape(3, -1))  # standardized, then flattened
+
+
 def test_standardization_uses_train_statistics(tiny) -> None:
     root, (x, *_rest) = tiny
     dm = CIFAR10DataModule(  # the cifar-10-batches-py folder itself works as root too

@@ -125,6 +125,7 @@ class CIFAR10DataModule(NVKDataModule):
         val_size: int = 1000,
         standardize: bool = True,
         checksum: str = "warn",
+        flatten: bool = False,
         batch_size: int = 128,
         num_workers: int = 0,
     ) -> None:
@@ -136,7 +137,7 @@ class CIFAR10DataModule(NVKDataModule):
             raise ValueError(f"data.val_size must be >= 1, got {val_size}")
         self.root = Path(root)  # checked (with a how-to-get-it message) when loading
         self.subset, self.test_subset, self.val_size = subset, test_subset, val_size
-        self.standardize, self.checksum = standardize, checksum
+        self.standardize, self.checksum, self.flatten = standardize, checksum, flatten
         if checksum not in CHECKSUM_MODES:
             raise ValueError(
                 f"unknown data.checksum={checksum!r}; valid: {', '.join(CHECKSUM_MODES)}"
@@ -146,7 +147,7 @@ class CIFAR10DataModule(NVKDataModule):
 
     @property
     def info(self) -> DataInfo:
-        return DataInfo(self.name, (3, 32, 32), 10, "classification")
+        return DataInfo(self.name, (3072,) if self.flatten else (3, 32, 32), 10, "classification")
 
     def _load(self) -> FullBatch:
         self.root = cifar_root(self.root)
@@ -174,6 +175,8 @@ class CIFAR10DataModule(NVKDataModule):
             self.mean = x_tr.mean(dim=(0, 2, 3), keepdim=True)
             self.std = x_tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
             x_tr, x_va, x_te = ((a - self.mean) / self.std for a in (x_tr, x_va, x_te))
+        if self.flatten:
+            x_tr, x_va, x_te = (a.reshape(len(a), -1) for a in (x_tr, x_va, x_te))
         t = torch.from_numpy
         return FullBatch(
             x_tr,

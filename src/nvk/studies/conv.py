@@ -157,7 +157,7 @@ def table3(cfg: DictConfig, *, runs_dir: str, out_dir: str) -> dict[str, float]:
     if not records:
         raise FileNotFoundError(
             f"table3: no finished cnn/cntk/cexp_* runs (metrics.json + .hydra/config.yaml) "
-            f"under {runs_dir}; run e.g. `python train.py model=cntk data.flatten=false` first"
+            f"under {runs_dir}; run e.g. `python train.py model=cntk` first"
         )
     rows = table3_rows(records)
     models = [m for m in MODEL_ORDER if any(m in r for r in rows)]
