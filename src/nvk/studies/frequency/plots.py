@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -48,6 +49,8 @@ def _counts(ax: Any, curves: dict[str, Any], label: str, color: Any = None) -> N
     if fit["exponent"] is not None:
         kk = ks[ks >= curves.get("fit_kmin", 1)]
         ax.loglog(kk, np.exp(fit["intercept"]) * kk ** fit["exponent"], ":", color=line.get_color())
+    ax.set_xticks(ks, [str(int(k)) for k in ks], minor=False)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="frequency k", ylabel="steps to threshold")
 
 
