@@ -46,7 +46,7 @@ def build(cfg: DictConfig, **runtime: Any) -> Any:
     return instantiate(cfg, _partial_=True)(**runtime)
 
 
-def _finish_wandb() -> None:
+def finish_wandb() -> None:
     try:
         import wandb
 
@@ -107,7 +107,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         for lg in loggers:
             lg.finalize("success")
     finally:
-        _finish_wandb()
+        finish_wandb()
     print(summary_line(metrics, output_dir), flush=True)
     return metrics
 
@@ -151,7 +151,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         metrics = _to_floats(trainer.callback_metrics)
         atomic_write_json(output_dir / "metrics.json", {**metrics, "checkpoint": str(ckpt)})
     finally:
-        _finish_wandb()
+        finish_wandb()
     print(summary_line(metrics, output_dir), flush=True)
     return metrics
 

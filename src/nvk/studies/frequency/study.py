@@ -203,6 +203,6 @@ def log_study(cfg: DictConfig, curves: dict[str, Any], metrics: dict[str, float]
             lg.finalize("success")
     finally:
         if loggers:
-            from nvk.run import _finish_wandb
+            from nvk.run import finish_wandb
 
-            _finish_wandb()
+            finish_wandb()
