@@ -31,6 +31,14 @@ log = logging.getLogger("nvk.solvers")
 
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+# PRECISION: `dtype` is the precision of the (block, M) kernel tiles, where all the time goes.
+# Their sums, K_MM, both Cholesky factors, the preconditioner and the CG vectors are float64
+# whatever `dtype` is: with M = 10⁴ centres and n = 2·10⁵ rows, an all-float32 solve stalled at
+# CG residual ~0.1 (test AUC 0.71) where float64 algebra on the same float32 tiles converges
+# like an all-float64 solve (docs/largescale.md). The extra cost is O(M²) memory and O(M²)
+# work per CG iteration, next to the O(nM) kernel tiles.
+ALGEBRA = torch.float64
+
 
 @dataclass(frozen=True)
 class FalkonOptions:
@@ -96,13 +104,16 @@ def falkon_fit(
         raise ValueError("FALKON inputs contain NaN or inf")
     M, lam = options.centers, options.ridge
     C = sample_centers(X, M, seed=options.seed, distributed=options.distributed)
+    # K_nM tiles in `dtype`, their sums and everything M-sized in float64 (see PRECISION)
     knm = KnM(kernel, X, C, block=options.block, devices=options.devices,
-              distributed=options.distributed)  # fmt: skip
+              distributed=options.distributed, out_dtype=ALGEBRA)  # fmt: skip
     n = knm.n  # all rows of all processes
 
-    Kmm = kernel(C, C)
-    eps = torch.finfo(dtype).eps
+    Cw = C.to(ALGEBRA)
+    Kmm = kernel(Cw, Cw)
+    eps = torch.finfo(ALGEBRA).eps
     Lt, _ = cholesky_jitter(Kmm, shift=eps * M, what="K_MM")  # K_MM + εMI = Lt Ltᵀ
+    del Kmm
     T = Lt.T  # upper: K_MM ≈ TᵀT
     La, _ = cholesky_jitter(T @ T.T / M, shift=lam, what="TTᵀ/M + λI")
     A = La.T  # upper
@@ -139,10 +150,13 @@ def falkon_fit(
 
 
 def falkon_predict(kernel: Kernel, X: torch.Tensor, fit: FalkonFit, block: int = 4096):
-    """k(X, C) α in row blocks. X: (m, D) -> (m, T)."""
-    X = X.reshape(len(X), -1).to(fit.alpha.dtype)
+    """k(X, C) α in row blocks, the kernel in the centres' dtype. X: (m, D) -> (m, T)."""
+    X = X.reshape(len(X), -1).to(fit.centers.dtype)
     return torch.cat(
-        [kernel(X[s : s + block], fit.centers) @ fit.alpha for s in range(0, len(X), block)]
+        [
+            kernel(X[s : s + block], fit.centers).to(fit.alpha.dtype) @ fit.alpha
+            for s in range(0, len(X), block)
+        ]
     )
 
 

@@ -83,10 +83,12 @@ class KnM:
         block: int,
         devices: str | Sequence[str] | None = None,
         distributed: bool = False,
+        out_dtype: torch.dtype | None = None,
     ) -> None:
         if distributed:
             _require_group()
         self.kernel, self.block, self.distributed = kernel, int(block), distributed
+        self.out_dtype = out_dtype or X.dtype  # of the (M, T) sums; tiles stay in X's dtype
         self.home = X.device
         devs = resolve_devices(devices, X.device)
         n = len(X)
@@ -110,14 +112,18 @@ class KnM:
         return _all_reduce(out) if self.distributed else out
 
     def gram_matvec(self, u: torch.Tensor) -> torch.Tensor:
-        """K_nMᵀ(K_nM u), u: (M, T) -> (M, T), summed over all rows of all processes."""
+        """K_nMᵀ(K_nM u), u: (M, T) -> (M, T) in `out_dtype`, summed over all rows of all
+        processes; each tile's product runs in the tiles' dtype."""
 
         def part(dev, Xs, C, _a, _b):
-            ud = u.to(dev)
-            out = torch.zeros_like(ud)
+            ud = u.to(dev, Xs.dtype)
+            out = torch.zeros(u.shape, dtype=self.out_dtype, device=dev)
             for s in range(0, len(Xs), self.block):
                 Kr = self.kernel(Xs[s : s + self.block], C)  # (b, M)
-                out.addmm_(Kr.T, Kr @ ud)
+                if out.dtype == Kr.dtype:
+                    out.addmm_(Kr.T, Kr @ ud)
+                else:
+                    out += (Kr.T @ (Kr @ ud)).to(out.dtype)
             return out
 
         return self._run(part)
@@ -128,10 +134,11 @@ class KnM:
             raise ValueError(f"Y has {len(Y)} rows but this process holds {self.n_local}")
 
         def part(dev, Xs, C, a, b):
-            Yd = Y[a:b].to(dev)
-            out = torch.zeros(len(C), Y.shape[1], dtype=Y.dtype, device=dev)
+            Yd = Y[a:b].to(dev, Xs.dtype)
+            out = torch.zeros(len(C), Y.shape[1], dtype=self.out_dtype, device=dev)
             for s in range(0, len(Xs), self.block):
-                out.addmm_(self.kernel(Xs[s : s + self.block], C).T, Yd[s : s + self.block])
+                Kr = self.kernel(Xs[s : s + self.block], C)
+                out += (Kr.T @ Yd[s : s + self.block]).to(out.dtype)
             return out
 
         return self._run(part)
