@@ -31,23 +31,25 @@ log = logging.getLogger("nvk.solvers")
 
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-# PRECISION: `dtype` is the precision of the (block, M) kernel tiles, where all the time goes.
-# Their sums, K_MM, both Cholesky factors, the preconditioner and the CG vectors are float64
-# whatever `dtype` is: with M = 10⁴ centres and n = 2·10⁵ rows, an all-float32 solve stalled at
-# CG residual ~0.1 (test AUC 0.71) where float64 algebra on the same float32 tiles converges
-# like an all-float64 solve (docs/largescale.md). The extra cost is O(M²) memory and O(M²)
-# work per CG iteration, next to the O(nM) kernel tiles.
-ALGEBRA = torch.float64
+# PRECISION: `dtype` is the precision of the (block, M) kernel tiles, where all the time goes;
+# `algebra_dtype` (float64 by default) that of their sums, K_MM, both Cholesky factors, the
+# preconditioner and the CG vectors. With M = 10⁴ centres and n = 2·10⁵ rows an all-float32
+# solve stalled at CG residual ~0.1 (test AUC 0.71) where float64 algebra on the same float32
+# tiles converges like an all-float64 solve (docs/largescale.md). The extra cost is O(M²)
+# memory (about 2 M² · 8 bytes: 1.6 GB at M = 10⁴) and O(M²) work per CG iteration, next to
+# the O(nM) kernel tiles; `algebra_dtype="float32"` halves that memory, e.g. for M = 10⁵.
 
 
 @dataclass(frozen=True)
 class FalkonOptions:
     """centers: M (≤ n); ridge: λ_F > 0 (λ_krr = n·λ_F); tol: relative residual at which CG
     stops; maxiter: CG cap (a warning reports the residual reached); block: rows of K_nM per
-    tile; seed: centre sampling; dtype: ``float64`` or ``float32``; devices: where the K_nM
-    products run (None: the data's device; "all": every visible GPU; or a list such as
-    ["cuda:0", "cuda:1"]); distributed: X and Y are this process's rows of the training set and
-    the K_nM products are summed over the default torch.distributed group (`nvk.solvers.knm`)."""
+    tile; seed: centre sampling; dtype: ``float64`` or ``float32``, the kernel tiles';
+    algebra_dtype: the M-sized sums, factors and CG vectors' (float64; see PRECISION);
+    devices: where the K_nM products run (None: the data's device; "all": every visible GPU;
+    or a list such as ["cuda:0", "cuda:1"]); distributed: X and Y are this process's rows of
+    the training set and the K_nM products are summed over the default torch.distributed
+    group (`nvk.solvers.knm`)."""
 
     centers: int = 1000
     ridge: float = 1e-6
@@ -58,6 +60,7 @@ class FalkonOptions:
     dtype: str = "float64"
     devices: str | tuple[str, ...] | None = None
     distributed: bool = False
+    algebra_dtype: str = "float64"
 
     def __post_init__(self) -> None:
         if self.devices is not None and not isinstance(self.devices, str):
@@ -69,8 +72,11 @@ class FalkonOptions:
             raise ValueError(f"FALKON ridge λ must be >= 0, got {self.ridge}")
         if self.maxiter < 1 or self.block < 1:
             raise ValueError(f"maxiter and block must be >= 1, got {self.maxiter}, {self.block}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        for name in ("dtype", "algebra_dtype"):
+            if getattr(self, name) not in ("float32", "float64"):
+                raise ValueError(
+                    f"{name} must be 'float32' or 'float64', got {getattr(self, name)!r}"
+                )
 
 
 @dataclass
@@ -104,14 +110,15 @@ def falkon_fit(
         raise ValueError("FALKON inputs contain NaN or inf")
     M, lam = options.centers, options.ridge
     C = sample_centers(X, M, seed=options.seed, distributed=options.distributed)
-    # K_nM tiles in `dtype`, their sums and everything M-sized in float64 (see PRECISION)
+    # K_nM tiles in `dtype`; their sums and everything M-sized in `algebra_dtype` (PRECISION)
+    work = getattr(torch, options.algebra_dtype)
     knm = KnM(kernel, X, C, block=options.block, devices=options.devices,
-              distributed=options.distributed, out_dtype=ALGEBRA)  # fmt: skip
+              distributed=options.distributed, out_dtype=work)  # fmt: skip
     n = knm.n  # all rows of all processes
 
-    Cw = C.to(ALGEBRA)
+    Cw = C.to(work)
     Kmm = kernel(Cw, Cw)
-    eps = torch.finfo(ALGEBRA).eps
+    eps = torch.finfo(work).eps
     Lt, _ = cholesky_jitter(Kmm, shift=eps * M, what="K_MM")  # K_MM + εMI = Lt Ltᵀ
     del Kmm
     T = Lt.T  # upper: K_MM ≈ TᵀT
