@@ -90,11 +90,16 @@ def test_interrupted_job_rerun_gives_identical_matrix(tmp_path):
 
 
 _JOB = """
-import sys, functools, torch
+import sys, time, torch
 from nvk.kernels import cntk, gram_part
 torch.set_num_threads(int(sys.argv[2]))  # the parent's: BLAS rounding depends on the split
 x = torch.randn(24, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-gram_part(functools.partial(cntk, depth=4), x, tile=4, cache_dir=sys.argv[1])
+
+def paced(a, b):  # an idle machine finishes all 21 blocks before the parent can kill the job
+    time.sleep(0.5)
+    return cntk(a, b, depth=4, image_shape=(3, 8, 8))  # gram hands it flattened rows
+
+gram_part(paced, x, tile=4, cache_dir=sys.argv[1], key="cntk-killed")
 """
 
 
@@ -115,6 +120,6 @@ def test_killed_job_process_rerun_gives_identical_matrix(tmp_path):
     assert 0 < len(blocks) < 21, "the job was not killed part-way"
     x = torch.randn(24, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     k = functools.partial(cntk, depth=4)
-    folder = gram_part(k, x, tile=4, cache_dir=tmp_path)
+    folder = gram_part(k, x, tile=4, cache_dir=tmp_path, key="cntk-killed")
     mm = assemble_gram(folder, tmp_path / "K.npy")
     np.testing.assert_array_equal(mm, gram(k, x, tile=4).numpy())
