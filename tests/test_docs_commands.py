@@ -25,21 +25,11 @@ def documented_commands() -> list[tuple[str, str]]:
     """(file name, command) for each entry-point command in a fenced code block."""
     out = []
     for path in DOCS:
-        fenced, pending = False, ""
-        for raw in path.read_text().splitlines():
-            if raw.lstrip().startswith("```"):
-                fenced, pending = not fenced, ""
-                continue
-            if not fenced:
-                continue
-            line = pending + " " + raw.strip() if pending else raw.strip()
-            if line.endswith("\\"):
-                pending = line[:-1]
-                continue
-            pending = ""
-            line = re.sub(r"\s+#.*$", "", line)  # trailing comment
-            if re.match(r"^(\.venv/bin/)?python (train|evaluate)\.py", line):
-                out.append((path.name, line))
+        for block in re.findall(r"```[^\n]*\n(.*?)```", path.read_text(), flags=re.S):
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():  # join continuations
+                line = re.sub(r"\s+#.*$", "", line.strip())  # trailing comment
+                if re.match(r"^(\.venv/bin/)?python (train|evaluate)\.py", line):
+                    out.append((path.name, line))
     return out
 
 
