@@ -22,6 +22,8 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -78,10 +80,15 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
 
 
 class Classifier:
-    """Base: `name`, `settings()`, `accuracy()`, `spec()`; `cache_dir` is set by the protocol."""
+    """Base: `name`, `settings()`, `accuracy()`, `spec()`; `cache_dir` is set by the protocol.
+
+    `fit_info` (optional): what the last `accuracy` call measured besides the accuracy (e.g.
+    seconds, solver iterations); the protocol stores it in the cell's sidecar.
+    """
 
     name: str
     cache_dir: str | None = None
+    fit_info: dict[str, Any] | None = None
 
     def settings(self) -> list[Setting]:
         raise NotImplementedError
@@ -106,6 +113,11 @@ class KernelSVC(Classifier):
             "dim" (Arora et al.'s NTK: input covariance xᵀz instead of nvk's xᵀz / D).
         tile: Gram tile edge (`nvk.kernels.gram`).
         tol: libsvm's stopping tolerance.
+        max_iter: libsvm iteration cap per binary subproblem (-1: none). LIBSVM can take
+            minutes at large C on nearly linear kernels; a fit that reaches the cap is
+            reported in `fit_info["capped"]` and listed in the cell's record (docs/uci.md).
+            Not part of the spec: a record whose fits never reached the cap is exactly what an
+            uncapped run gives.
         device: where Gram blocks are computed (None: the CPU; e.g. "cuda"); the SVC always
             runs on the CPU. Not part of the spec: records from either device are comparable.
     """
@@ -120,6 +132,7 @@ class KernelSVC(Classifier):
         scale: float | str | None = None,
         tile: int = 2048,
         tol: float = 1e-3,
+        max_iter: int = -1,
         device: str | None = None,
     ) -> None:
         if isinstance(scale, str) and scale != "dim":
@@ -127,7 +140,9 @@ class KernelSVC(Classifier):
         if not C or any(not float(c) > 0 for c in C):
             raise ValueError(f"{name}: C must be a non-empty list of numbers > 0, got {C!r}")
         self.name, self.kernel, self.scale, self.tile, self.tol = name, kernel, scale, tile, tol
-        self.device = device
+        if int(max_iter) != max_iter or not (max_iter == -1 or max_iter >= 1):
+            raise ValueError(f"{name}: max_iter must be -1 (no cap) or >= 1, got {max_iter!r}")
+        self.device, self.max_iter = device, int(max_iter)
         self.grid = _plain(grid)
         self.C = [float(c) for c in C]
         self.kernel_settings = expand_grid(self.grid)
@@ -152,18 +167,33 @@ class KernelSVC(Classifier):
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
         self._memo = None  # free the previous Gram before building the next
+        t0 = time.perf_counter()
         k = functools.partial(self.kernel, **params)
         G = gram(k, data.x.double(), tile=self.tile, cache_dir=self.cache_dir, device=self.device)
         if self.scale is not None:
             G.mul_(data.x.shape[1] if self.scale == "dim" else float(self.scale))
         self._memo = (key, G)
+        self._gram_seconds = time.perf_counter() - t0
         return G
 
     def accuracy(self, data: UCIDataset, setting: Setting, train: Tensor, test: Tensor) -> float:
         params = {k: v for k, v in setting.items() if k != "C"}
+        self._gram_seconds = 0.0  # stays 0 when the memoized Gram is reused
         G = self.gram_matrix(data, params)
-        clf = svc_fit(G[train][:, train], data.y[train], SVCOptions(C=setting["C"], tol=self.tol))
+        options = SVCOptions(C=setting["C"], tol=self.tol, max_iter=self.max_iter)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():  # a reached cap is recorded below, not warned about
+            warnings.filterwarnings("ignore", message="Solver terminated early")
+            clf = svc_fit(G[train][:, train], data.y[train], options)
         pred = clf.predict(G[test][:, train].numpy())
+        n_iter = int(np.max(clf.n_iter_))
+        self.fit_info = {
+            "gram_s": round(self._gram_seconds, 4),
+            "svc_s": round(time.perf_counter() - t0, 4),
+            "n_train": len(train),
+            "n_iter": n_iter,  # the largest over libsvm's one-vs-one subproblems
+            "capped": self.max_iter > 0 and n_iter >= self.max_iter,
+        }
         return _accuracy(pred, data.y[test].numpy())
 
 

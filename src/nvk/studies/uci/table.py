@@ -157,6 +157,9 @@ def to_markdown(tab: pd.DataFrame, extra: dict[str, Any]) -> str:
         )
     if extra.get("left_out"):
         lines.append(f"Left out (not run by every classifier): {', '.join(extra['left_out'])}.")
+    if extra.get("capped"):
+        cells = ", ".join(f"{k} ({v})" for k, v in extra["capped"].items())
+        lines.append(f"Cells with SVC fits stopped at the libsvm iteration cap (fits): {cells}.")
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +187,11 @@ def build_table(
         else None,
         "wilcoxon": wilcoxon_test(acc, a, b) if {a, b} <= set(acc.columns) else None,
         "note": NOTE.format(k=acc.shape[1], n=len(acc)),
+        "capped": {  # "classifier/dataset": fits that reached the libsvm iteration cap
+            f"{c}/{d}": len(r["capped_fits"])
+            for (c, d), r in sorted(records.items())
+            if r.get("capped_fits") and d in acc.index and c in acc.columns
+        },
     }
     out = Path(out_dir)
     atomic_write_text(out / "table.md", to_markdown(tab, extra))
