@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 
 from nvk.data.uci import load_uci
@@ -160,3 +161,30 @@ def _check_mlp_estimator():
     assert np.mean(p1 == y) >= 0.95
     with pytest.raises(RuntimeError, match="before fit"):
         MLPEstimator().predict(x)
+
+
+def test_iteration_cap_is_reported_and_is_sklearns_cap(small_uci):
+    """`max_iter` is libsvm's cap per binary subproblem: a fit that reaches it says so in
+    `fit_info` and equals scikit-learn's SVC with the same cap; uncapped, the fit runs past it."""
+    sets = small_uci.index_sets
+    x, y = small_uci.x.numpy(), small_uci.y.numpy()
+    tr, te = sets.tune_train, sets.tune_val
+    s = {"c": 0.3, "C": 1e4}
+    free = load_classifier("gaussian", grid={"c": [0.3]}, C=[1e4], max_iter=-1)
+    free.accuracy(small_uci, s, tr, te)
+    n = free.fit_info["n_iter"]
+    assert n > 3 and not free.fit_info["capped"] and free.fit_info["gram_s"] > 0
+    assert free.fit_info["n_train"] == len(tr) and free.fit_info["svc_s"] > 0
+
+    capped = load_classifier("gaussian", grid={"c": [0.3]}, C=[1e4], max_iter=3)
+    got = capped.accuracy(small_uci, s, tr, te)
+    assert capped.fit_info["capped"] and capped.fit_info["n_iter"] == 3
+    with pytest.warns(ConvergenceWarning, match="terminated early"):
+        ref = SVC(kernel="rbf", gamma=0.3, C=1e4, max_iter=3).fit(x[tr], y[tr])
+    assert got == pytest.approx(np.mean(ref.predict(x[te]) == y[te]), abs=0)
+    capped.accuracy(small_uci, s, *sets.folds[0])  # same kernel setting: the Gram is reused
+    assert capped.fit_info["gram_s"] == 0
+    assert "max_iter" not in capped.spec() and capped.spec() == free.spec()
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="max_iter must be -1"):
+            KernelSVC(name="x", kernel=fc_ntk, grid=None, C=[1.0], max_iter=bad)

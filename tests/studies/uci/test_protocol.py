@@ -198,3 +198,47 @@ def test_cell_task_needs_uci_data_and_a_classifier(tmp_path):
     cfg = compose_cfg("train", ["task=uci_cell", "uci_classifier=ntk"], tmp_path)
     with pytest.raises(ValueError, match="needs data=uci"):
         instantiate(cfg.task)(cfg)
+
+
+class Capped(Scripted):
+    """Scripted, with an iteration cap that the listed settings reach (as KernelSVC reports)."""
+
+    def __init__(self, val, capped_at=(), max_iter=100):
+        super().__init__(val)
+        self.max_iter, self.capped_at = max_iter, set(capped_at)
+
+    def accuracy(self, data, setting, train, test):
+        hit = setting["i"] in self.capped_at
+        self.fit_info = {"svc_s": 0.01, "n_iter": self.max_iter if hit else 7, "capped": hit}
+        return super().accuracy(data, setting, train, test)
+
+
+def test_capped_fits_are_recorded_and_redone_under_another_cap(tmp_path):
+    data = load_uci(TOY, "toy")
+    rec = run_cell(data, Capped([0.5, 0.8, 0.6], capped_at={0, 1}), tmp_path)
+    # the tuning fits of settings 0 and 1, then the four folds of the chosen setting 1
+    want = [
+        {"split": "tune", "index": 0, "n_iter": 100},
+        {"split": "tune", "index": 1, "n_iter": 100},
+    ] + [{"split": f"fold{f}", "index": 1, "n_iter": 100} for f in range(4)]
+    assert rec["max_iter"] == 100 and rec["capped_fits"] == want
+    side = read_json(tmp_path / "_runs" / "scripted" / "toy.json")
+    assert [(f["split"], f["index"], f["capped"]) for f in side["fits"]] == [
+        ("tune", 0, True), ("tune", 1, True), ("tune", 2, False)] + [
+        (f"fold{f}", 1, True) for f in range(4)]  # fmt: skip
+    same = Capped([0.5, 0.8, 0.6], capped_at={0, 1})
+    assert run_cell(data, same, tmp_path) == rec and same.calls == []  # same cap: done
+    higher = Capped([0.5, 0.8, 0.6], max_iter=10_000)  # another cap: recomputed
+    again = run_cell(data, higher, tmp_path)
+    assert len(higher.calls) == 7 and again["capped_fits"] == [] and again["max_iter"] == 10_000
+    # a record without capped fits is what any cap gives: kept
+    lower = Capped([0.5, 0.8, 0.6], max_iter=50)
+    assert run_cell(data, lower, tmp_path) == again and lower.calls == []
+
+
+def test_records_from_before_the_cap_count_as_uncapped(tmp_path):
+    data = load_uci(TOY, "toy")
+    old = run_cell(data, Scripted([0.5, 0.6]), tmp_path)  # no max_iter: no cap fields
+    assert "max_iter" not in old and "capped_fits" not in old
+    capped = Capped([0.5, 0.6], capped_at={0})
+    assert run_cell(data, capped, tmp_path) == old and capped.calls == []

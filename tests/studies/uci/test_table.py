@@ -151,3 +151,17 @@ def test_missing_records_say_where_and_how(tmp_path, fixed_records):
         load_records(tmp_path / "nothing")
     with pytest.raises(ValueError, match="no records for classifier"):
         load_records(fixed_records, ["A", "ZZ"])
+
+
+def test_capped_cells_are_listed(fixed_records, tmp_path):
+    """Cells whose fits stopped at the libsvm cap are named under the table (compared cells
+    only: only_a is left out of the table, so its capped fits are not listed)."""
+    for clf, ds, n in [("B", "d2", 2), ("A", "only_a", 1)]:
+        path = fixed_records / clf / f"{ds}.json"
+        rec = json.loads(path.read_text())
+        rec["capped_fits"] = [{"split": "tune", "index": i, "n_iter": 10} for i in range(n)]
+        path.write_text(json.dumps(rec))
+    build_table(fixed_records, tmp_path, pair=("A", "B"), figures=False)
+    md = (tmp_path / "table.md").read_text()
+    assert "stopped at the libsvm iteration cap (fits): B/d2 (2)." in md
+    assert json.loads((tmp_path / "stats.json").read_text())["capped"] == {"B/d2": 2}

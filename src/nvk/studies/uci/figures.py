@@ -94,3 +94,19 @@ def cd_diagram(
     fig.savefig(path, metadata=_META)
     plt.close(fig)
     return Path(path)
+
+
+def cost_figure(cells: pd.DataFrame, path: str | Path = "cost.png"):
+    """Seconds per cell (tuning + folds, one thread) against the dataset's rows, log-log, one
+    colour per classifier; `cells` has columns classifier, n_rows, seconds."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.2), dpi=120)
+    for name, g in cells.groupby("classifier", sort=True):
+        ax.scatter(g.n_rows, g.seconds, s=10, label=name, alpha=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="rows n", ylabel="seconds per cell (1 thread)",
+           title=f"UCI study cost, {len(cells)} cells")  # fmt: skip
+    ax.grid(True, which="major", color="0.9")
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, metadata=_META)
+    plt.close(fig)
+    return Path(path)

@@ -30,6 +30,8 @@ import pandas as pd
 from omegaconf import DictConfig
 from scipy import stats
 
+from nvk.studies.uci.cost import cost_report
+from nvk.studies.uci.cost import to_markdown as cost_markdown
 from nvk.studies.uci.records import load_records
 from nvk.utils.io import atomic_write_json, atomic_write_text
 
@@ -198,6 +200,17 @@ def build_table(
     atomic_write_text(out / "table.csv", tab.to_csv(float_format="%.6f"))
     atomic_write_text(out / "accuracies.csv", acc.to_csv(float_format="%.10f"))
     atomic_write_json(out / "stats.json", extra)
+    try:
+        cost = cost_report(records_dir, classifiers)
+    except FileNotFoundError:  # records without sidecars (copied tables): no cost report
+        cost = None
+    if cost is not None:
+        atomic_write_text(out / "cost.md", cost_markdown(cost))
+        atomic_write_text(out / "cost_cells.csv", cost["cells_table"].to_csv(index=False))
+        if figures:
+            from nvk.studies.uci.figures import cost_figure
+
+            cost_figure(cost["cells_table"], out / "cost.png")
     if figures:
         from nvk.studies.uci.figures import cd_diagram, figure3
 
