@@ -76,6 +76,10 @@ def test_wilcoxon_statistic_by_hand():
     assert w["statistic"] == pytest.approx(1.5)
     assert (w["a_wins"], w["b_wins"], w["ties"]) == (2, 1, 1)
     assert 0 < w["p_value"] <= 1
+    # Pearson r by hand: A = (.9, .54, .7, 1), B = (.8, .6, .7, .94)
+    a, b = np.array([0.9, 0.54, 0.7, 1.0]), np.array([0.8, 0.6, 0.7, 0.94])
+    da, db = a - a.mean(), b - b.mean()
+    assert w["pearson_r"] == pytest.approx((da @ db) / math.sqrt((da @ da) * (db @ db)))
 
 
 def test_wilcoxon_p_value_is_the_exact_sign_flip_probability():

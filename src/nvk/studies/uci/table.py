@@ -105,6 +105,10 @@ def wilcoxon_test(acc: pd.DataFrame, a: str, b: str) -> dict[str, Any]:
         "a": a, "b": b, "n_datasets": len(d), "mean_diff": float(d.mean()) if len(d) else None,
         "a_wins": int((d > 0).sum()), "b_wins": int((d < 0).sum()), "ties": int((d == 0).sum()),
     }  # fmt: skip
+    x, y = acc[a].to_numpy(), acc[b].to_numpy()  # Pearson r of the per-dataset accuracies
+    res["pearson_r"] = (
+        float(np.corrcoef(x, y)[0, 1]) if len(d) > 1 and x.std() and y.std() else None
+    )
     if (d != 0).sum() == 0:
         return {**res, "statistic": None, "p_value": 1.0}
     w = stats.wilcoxon(d, zero_method="wilcox")
@@ -149,7 +153,8 @@ def to_markdown(tab: pd.DataFrame, extra: dict[str, Any]) -> str:
         p = "n/a" if w["p_value"] is None else f"{w['p_value']:.4g}"
         lines.append(
             f"Wilcoxon signed-rank {w['a']} vs {w['b']}: p = {p} over {w['n_datasets']} datasets "
-            f"({w['a']} better on {w['a_wins']}, {w['b']} on {w['b_wins']}, {w['ties']} ties)."
+            f"({w['a']} better on {w['a_wins']}, {w['b']} on {w['b_wins']}, {w['ties']} ties)"
+            + ("." if w.get("pearson_r") is None else f"; Pearson r = {w['pearson_r']:.3f}.")
         )
     f = extra.get("friedman")
     if f and f["p_value"] is not None:
