@@ -80,6 +80,10 @@ def test_wilcoxon_statistic_by_hand():
     a, b = np.array([0.9, 0.54, 0.7, 1.0]), np.array([0.8, 0.6, 0.7, 0.94])
     da, db = a - a.mean(), b - b.mean()
     assert w["pearson_r"] == pytest.approx((da @ db) / math.sqrt((da @ da) * (db @ db)))
+    lo, hi = w["mean_diff_ci95"]  # bootstrap of the mean of d = (.1, -.06, 0, .06)
+    assert -0.06 <= lo < w["mean_diff"] < hi <= 0.1
+    const = wilcoxon_test(pd.DataFrame({"a": [0.6, 0.7, 0.8], "b": [0.5, 0.6, 0.7]}), "a", "b")
+    assert const["mean_diff_ci95"] == pytest.approx([0.1, 0.1])
 
 
 def test_wilcoxon_p_value_is_the_exact_sign_flip_probability():

@@ -105,6 +105,9 @@ def wilcoxon_test(acc: pd.DataFrame, a: str, b: str) -> dict[str, Any]:
         "a": a, "b": b, "n_datasets": len(d), "mean_diff": float(d.mean()) if len(d) else None,
         "a_wins": int((d > 0).sum()), "b_wins": int((d < 0).sum()), "ties": int((d == 0).sum()),
     }  # fmt: skip
+    if len(d):  # 95 % bootstrap interval of the mean difference over datasets (seeded)
+        boot = np.random.default_rng(0).choice(d, size=(10_000, len(d))).mean(axis=1)
+        res["mean_diff_ci95"] = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
     x, y = acc[a].to_numpy(), acc[b].to_numpy()  # Pearson r of the per-dataset accuracies
     res["pearson_r"] = (
         float(np.corrcoef(x, y)[0, 1]) if len(d) > 1 and x.std() and y.std() else None
@@ -156,6 +159,12 @@ def to_markdown(tab: pd.DataFrame, extra: dict[str, Any]) -> str:
             f"({w['a']} better on {w['a_wins']}, {w['b']} on {w['b_wins']}, {w['ties']} ties)"
             + ("." if w.get("pearson_r") is None else f"; Pearson r = {w['pearson_r']:.3f}.")
         )
+        if w.get("mean_diff_ci95"):
+            lo, hi = (100 * v for v in w["mean_diff_ci95"])
+            lines.append(
+                f"Mean accuracy difference {w['a']} − {w['b']}: {100 * w['mean_diff']:.2f} points "
+                f"(95 % bootstrap interval over datasets {lo:.2f} to {hi:.2f})."
+            )
     f = extra.get("friedman")
     if f and f["p_value"] is not None:
         lines.append(
