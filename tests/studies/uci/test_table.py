@@ -173,3 +173,13 @@ def test_capped_cells_are_listed(fixed_records, tmp_path):
     md = (tmp_path / "table.md").read_text()
     assert "stopped at the libsvm iteration cap (fits): B/d2 (2)." in md
     assert json.loads((tmp_path / "stats.json").read_text())["capped"] == {"B/d2": 2}
+
+
+def test_paper_column(fixed_records, tmp_path):
+    build_table(fixed_records, tmp_path, pair=("A", "B"), figures=False, paper={"A": 80.0})
+    md = (tmp_path / "table.md").read_text()
+    assert "| paper (%) | Δ (points) |" in md
+    row_a = next(line for line in md.splitlines() if line.startswith("| A |"))
+    row_b = next(line for line in md.splitlines() if line.startswith("| B |"))
+    assert row_a.endswith("| 80.00 | -1.50 |")  # A's mean: (90 + 54 + 70 + 100) / 4 = 78.5
+    assert row_b.endswith("| – | – |")

@@ -140,16 +140,21 @@ def _fmt(x: float, nd: int = 2) -> str:
 
 
 def to_markdown(tab: pd.DataFrame, extra: dict[str, Any]) -> str:
-    """Table 1 as Markdown, with the compared-set note and the tests below it."""
-    lines = [
-        "| classifier | Friedman rank | accuracy (%) | P90 (%) | P95 (%) | PMA (%) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    """Table 1 as Markdown, with the compared-set note and the tests below it; a "paper" column
+    (and our − paper) when `extra["paper"]` gives the published accuracies."""
+    paper = extra.get("paper") or {}
+    cols = "| classifier | Friedman rank | accuracy (%) | P90 (%) | P95 (%) | PMA (%) |"
+    lines = [cols + (" paper (%) | Δ (points) |" if paper else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if paper else "")]  # fmt: skip
     for name, r in tab.iterrows():
-        lines.append(
+        row = (
             f"| {name} | {_fmt(r.friedman_rank)} | {_fmt(r.acc_mean)} ± {_fmt(r.acc_std)} | "
             f"{_fmt(r.p90)} | {_fmt(r.p95)} | {_fmt(r.pma_mean)} ± {_fmt(r.pma_std)} |"
         )
+        if paper:
+            p = paper.get(name)
+            row += " – | – |" if p is None else f" {_fmt(p)} | {r.acc_mean - p:+.2f} |"
+        lines.append(row)
     lines += ["", NOTE.format(k=len(tab), n=int(tab.n_datasets.iloc[0]))]
     w = extra.get("wilcoxon")
     if w:
@@ -187,9 +192,11 @@ def build_table(
     pair: tuple[str, str] | list[str] = ("ntk", "h_laplace"),
     alpha: float = 0.05,
     figures: bool = True,
+    paper: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Read the records, write table.md, table.csv, accuracies.csv, stats.json (and
-    figure3.png, cd_diagram.png) to `out_dir`; return {table, accuracies, stats}."""
+    figure3.png, cd_diagram.png) to `out_dir`; return {table, accuracies, stats}. `paper`:
+    published mean accuracies in % by classifier name, shown beside ours."""
     records = load_records(records_dir, classifiers)
     acc, left_out = accuracy_matrix(records, classifiers)
     tab = table1(acc)
@@ -203,6 +210,7 @@ def build_table(
         else None,
         "wilcoxon": wilcoxon_test(acc, a, b) if {a, b} <= set(acc.columns) else None,
         "note": NOTE.format(k=acc.shape[1], n=len(acc)),
+        "paper": {str(k): float(v) for k, v in (paper or {}).items()},
         "capped": {  # "classifier/dataset": fits that reached the libsvm iteration cap
             f"{c}/{d}": len(r["capped_fits"])
             for (c, d), r in sorted(records.items())
@@ -259,10 +267,12 @@ def table_task(
     pair: list[str] | None = None,
     alpha: float = 0.05,
     wandb: bool = True,
+    paper: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """`python evaluate.py task=uci_table`: Table 1, figures and tests from the records."""
     res = build_table(records_dir, out_dir, classifiers=list(classifiers) if classifiers else None,
-                      pair=tuple(pair or ("ntk", "h_laplace")), alpha=alpha)  # fmt: skip
+                      pair=tuple(pair or ("ntk", "h_laplace")), alpha=alpha,
+                      paper=dict(paper) if paper else None)  # fmt: skip
     if wandb:
         _log_wandb(res, Path(out_dir), cfg)
     print((Path(out_dir) / "table.md").read_text(), flush=True)
