@@ -171,8 +171,22 @@ def test_capped_cells_are_listed(fixed_records, tmp_path):
         path.write_text(json.dumps(rec))
     build_table(fixed_records, tmp_path, pair=("A", "B"), figures=False)
     md = (tmp_path / "table.md").read_text()
-    assert "stopped at the libsvm iteration cap (fits): B/d2 (2)." in md
+    assert "stopped at the libsvm iteration cap: B/d2 (2)." in md
     assert json.loads((tmp_path / "stats.json").read_text())["capped"] == {"B/d2": 2}
+    for i in range(1, 5):  # past six cells: counts per classifier
+        path = fixed_records / "C" / f"d{i}.json"
+        rec = json.loads(path.read_text())
+        rec["capped_fits"] = [{"split": "tune", "index": 0, "n_iter": 10}] * i
+        path.write_text(json.dumps(rec))
+    for i in range(1, 4):
+        path = fixed_records / "A" / f"d{i}.json"
+        rec = json.loads(path.read_text())
+        rec["capped_fits"] = [{"split": "tune", "index": 0, "n_iter": 10}]
+        path.write_text(json.dumps(rec))
+    build_table(fixed_records, tmp_path, pair=("A", "B"), figures=False)
+    md = (tmp_path / "table.md").read_text()
+    want = "cap: A: 3 cells, 3 fits, B: 1 cells, 2 fits, C: 4 cells, 10 fits (each cell in"
+    assert want in md
 
 
 def test_paper_column(fixed_records, tmp_path):

@@ -76,7 +76,8 @@ def existing_record(
 def write_record(records_dir: str | Path, record: dict[str, Any], sidecar: dict[str, Any]) -> Path:
     """Sidecar first, then the record (both atomic); returns the record's path."""
     clf, ds = record["classifier"], record["dataset"]
-    atomic_write_json(sidecar_path(records_dir, clf, ds), sidecar)
+    # the sidecar on one line: it holds a row per SVC fit (thousands per classifier)
+    atomic_write_json(sidecar_path(records_dir, clf, ds), sidecar, indent=None)
     return atomic_write_json(record_path(records_dir, clf, ds), record)
 
 

@@ -178,9 +178,17 @@ def to_markdown(tab: pd.DataFrame, extra: dict[str, Any]) -> str:
         )
     if extra.get("left_out"):
         lines.append(f"Left out (not run by every classifier): {', '.join(extra['left_out'])}.")
-    if extra.get("capped"):
-        cells = ", ".join(f"{k} ({v})" for k, v in extra["capped"].items())
-        lines.append(f"Cells with SVC fits stopped at the libsvm iteration cap (fits): {cells}.")
+    if extra.get("capped"):  # per classifier: cells and fits; every cell is in stats.json
+        per: dict[str, list[int]] = {}
+        for key, n in extra["capped"].items():
+            c = per.setdefault(key.split("/")[0], [0, 0])
+            c[0], c[1] = c[0] + 1, c[1] + n
+        if len(extra["capped"]) <= 6:
+            what = ", ".join(f"{k} ({v})" for k, v in extra["capped"].items())
+        else:
+            what = ", ".join(f"{k}: {c} cells, {f} fits" for k, (c, f) in per.items())
+            what += " (each cell in stats.json, `capped`)"
+        lines.append(f"SVC fits stopped at the libsvm iteration cap: {what}.")
     return "\n".join(lines) + "\n"
 
 
