@@ -22,7 +22,7 @@ from nvk.studies.uci.records import load_records, sidecar_path
 from nvk.utils.io import atomic_write_json, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
-SAME = ("spec_hash", "data_hash", "settings", "val_accs", "best", "fold_accs", "test_acc")
+SAME = ("settings", "val_accs", "best", "fold_accs", "test_acc")  # hashes are checked first
 
 
 def seconds(root: Path, clf: str, ds: str) -> float | None:

@@ -36,10 +36,9 @@ def cell_costs(records: dict[tuple[str, str], dict[str, Any]], records_dir: str 
         side = read_json(path)
         if "finished" not in side or "seconds" not in side:
             continue
-        sec = side.get("seconds", {})
         end = _dt.datetime.fromisoformat(side["finished"]).timestamp()
         row = {"classifier": clf, "dataset": ds, "n_rows": rec.get("n_rows"),
-               "seconds": float(sec.get("total", np.nan)), "end": end,
+               "seconds": float(side["seconds"].get("total", np.nan)), "end": end,
                "capped_fits": len(rec.get("capped_fits", []))}  # fmt: skip
         for f in side.get("fits", []):
             setting = rec["settings"][f["index"]]
@@ -53,15 +52,11 @@ def cell_costs(records: dict[tuple[str, str], dict[str, Any]], records_dir: str 
 
 def wall_seconds(cells: pd.DataFrame) -> float:
     """Length of the union of the cells' running intervals."""
-    spans = sorted(zip(cells.end - cells.seconds, cells.end))
-    total, cur_a, cur_b = 0.0, None, None
-    for a, b in spans:
-        if cur_b is None or a > cur_b:
-            total += 0.0 if cur_b is None else cur_b - cur_a
-            cur_a, cur_b = a, b
-        else:
-            cur_b = max(cur_b, b)
-    return total + (0.0 if cur_b is None else cur_b - cur_a)
+    total, covered = 0.0, -np.inf  # intervals by start; count only what lies past `covered`
+    for a, b in sorted(zip(cells.end - cells.seconds, cells.end)):
+        total += max(0.0, b - max(a, covered))
+        covered = max(covered, b)
+    return total
 
 
 def _loglog(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
@@ -73,9 +68,16 @@ def _loglog(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
     return float(np.exp(loga)), float(b)
 
 
-def cost_report(records_dir: str | Path, classifiers: list[str] | None = None) -> dict[str, Any]:
-    """Totals, per-classifier cell models, the SVC fit model and a (C × n) SVC-seconds table."""
-    records = load_records(records_dir, classifiers)
+def cost_report(
+    records_dir: str | Path,
+    classifiers: list[str] | None = None,
+    *,
+    records: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Totals, per-classifier cell models, the SVC fit model and a (C × n) SVC-seconds table.
+    `records`: the cells already loaded from `records_dir` (else they are loaded here)."""
+    if records is None:
+        records = load_records(records_dir, classifiers)
     cells, fits = cell_costs(records, records_dir)
     if cells.empty:
         raise FileNotFoundError(f"no sidecars under {Path(records_dir) / RUNS}")

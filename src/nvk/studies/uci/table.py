@@ -231,18 +231,17 @@ def build_table(
     atomic_write_text(out / "accuracies.csv", acc.to_csv(float_format="%.10f"))
     atomic_write_json(out / "stats.json", extra)
     try:
-        cost = cost_report(records_dir, classifiers)
+        cost = cost_report(records_dir, records=records)
     except FileNotFoundError:  # records without sidecars (copied tables): no cost report
         cost = None
     if cost is not None:
         atomic_write_text(out / "cost.md", cost_markdown(cost))
         atomic_write_text(out / "cost_cells.csv", cost["cells_table"].to_csv(index=False))
-        if figures:
-            from nvk.studies.uci.figures import cost_figure
-
-            cost_figure(cost["cells_table"], out / "cost.png")
     if figures:
-        from nvk.studies.uci.figures import cd_diagram, figure3
+        from nvk.studies.uci.figures import cd_diagram, cost_figure, figure3
+
+        if cost is not None:
+            cost_figure(cost["cells_table"], out / "cost.png")
 
         if extra["wilcoxon"] is not None:
             figure3(acc, a, b, out / "figure3.png")
