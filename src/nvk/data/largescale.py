@@ -19,7 +19,8 @@ folder and where to get it.
   so `test/mse` is in years².
 * Reading is chunked (`chunk_rows`, tqdm progress bar); the parsed float32 array is cached as
   `.npy` in `cache_dir` (keyed by file name, size and modification time) and memory-mapped on
-  later runs, so a study that loads a file several times parses it once.
+  later runs, so a study that loads a file several times parses it once. A cache that does
+  not load or has the wrong dtype/width is set aside (`<name>.damaged-<time>`) and re-parsed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tqdm.auto import tqdm
 
 from nvk.data.base import DataInfo, FullBatch, NVKDataModule, Task
 from nvk.data.normalize import check_mode
+from nvk.utils.io import DamagedFileError, read_checked
 
 UCI = "https://archive.ics.uci.edu/dataset"
 
@@ -129,14 +131,24 @@ def load_rows(
     st = path.stat()
     ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{spec.columns}"
     cached = Path(cache_dir) / f"{spec.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npy"
-    if not cached.is_file():
+    rows = read_checked(cached, lambda p: np.load(p, mmap_mode="r"), _rows_check(spec))
+    if rows is None:  # absent, or damaged and set aside: parse the file (again)
         rows = read_rows(path, spec, chunk_rows=chunk_rows, progress=progress)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npy")
         np.save(tmp, rows)
         os.replace(tmp, cached)
-        return rows
-    return np.load(cached, mmap_mode="r")
+    return rows
+
+
+def _rows_check(spec: FileSpec):
+    def check(rows: np.ndarray) -> None:
+        if rows.ndim != 2 or rows.shape[1] != spec.columns or rows.dtype != np.float32:
+            raise DamagedFileError(
+                f"expected float32 rows of {spec.columns} columns, found {rows.dtype} {rows.shape}"
+            )
+
+    return check
 
 
 def _normalize_inplace(train: np.ndarray, others: list[np.ndarray], mode: str) -> None:

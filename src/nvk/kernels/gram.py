@@ -14,6 +14,11 @@ large-scale) uses this one mechanism.
 At cluster scale `gram_part(..., job=k, jobs=J)` computes every J-th block into the same cache
 folder (independent Hydra multirun jobs) and `assemble_gram` writes the finished blocks into one
 memory-mapped .npy matrix.
+
+Every block read back is checked (the CRC-32 of its archive, then a tensor of the block's
+shape and dtype);
+a damaged one (a full disk, a bad copy) is moved aside as `<name>.damaged-<time>` with a
+warning naming it, and computed again. A damaged `meta.json` is set aside and rewritten.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+
+from nvk.utils.io import DamagedFileError, load_torch_checked, read_checked, require_keys
 
 CACHE_VERSION = 1  # bump when a kernel formula changes, to invalidate old caches
 
@@ -77,6 +84,25 @@ def _data_hash(x: Tensor) -> str:
     h.update(f"{tuple(x.shape)}|{x.dtype}".encode())
     h.update(x.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def _load_block(path: Path, shape: tuple[int, int], dtype: torch.dtype) -> Tensor | None:
+    """The cached block at `path`, or None if absent or damaged (then set aside)."""
+
+    def check(blk: Any) -> None:
+        if not isinstance(blk, Tensor) or tuple(blk.shape) != shape or blk.dtype != dtype:
+            found = (type(blk).__name__, getattr(blk, "shape", None), getattr(blk, "dtype", None))
+            raise DamagedFileError(f"expected a {dtype} tensor of shape {shape}, found {found}")
+
+    return read_checked(path, load_torch_checked, check)
+
+
+def _check_meta(meta: Any) -> None:
+    require_keys(meta, ("shape", "tile", "mirror", "dtype"), "Gram cache meta.json")
+
+
+def _block_shape(i: int, j: int, N: int, M: int, tile: int) -> tuple[int, int]:
+    return min(tile, N - i), min(tile, M - j)
 
 
 def _atomic_save(t: Tensor, path: Path) -> None:
@@ -129,7 +155,7 @@ def _cache_folder(
     folder = Path(cache_dir) / digest
     folder.mkdir(parents=True, exist_ok=True)
     meta = folder / "meta.json"
-    if not meta.exists():
+    if read_checked(meta, check=_check_meta) is None:
         shape = [len(X1), len(X1) if X2 is None else len(X2)]
         tmp = folder / f".meta.{os.getpid()}.tmp"
         tmp.write_text(json.dumps({**ident, "shape": shape}, indent=1))
@@ -204,9 +230,8 @@ def gram(
     with torch.no_grad():
         for i, j in tqdm(blocks, disable=not progress, desc="gram", unit="block"):
             path = folder / f"r{i}_c{j}.pt" if folder is not None else None
-            if path is not None and path.exists():
-                blk = torch.load(path, map_location="cpu", weights_only=True)
-            else:
+            blk = None if path is None else _load_block(path, _block_shape(i, j, N, M, tile), dtype)
+            if blk is None:
                 xa = Ad[i : i + tile]
                 xb = xa if (sym and i == j) else Bd[j : j + tile]
                 blk = kernel(xa, xb).to(device="cpu", dtype=dtype)
@@ -255,12 +280,13 @@ def gram_part(
     if A.shape[1] != B.shape[1]:
         raise ValueError(f"gram_part: feature dimensions differ: {A.shape[1]} vs {B.shape[1]}")
     folder = _cache_folder(cache_dir, kernel, key, X1, X2, dtype=dtype, tile=tile, half=half)
-    mine = _blocks(len(A), len(B), tile, half)[job::jobs]
+    N, M = len(A), len(B)
+    mine = _blocks(N, M, tile, half)[job::jobs]
     with torch.no_grad():
         for i, j in tqdm(mine, disable=not progress, desc=f"gram job {job}", unit="block"):
             path = folder / f"r{i}_c{j}.pt"
-            if path.exists():
-                continue
+            if _load_block(path, _block_shape(i, j, N, M, tile), dtype) is not None:
+                continue  # finished (and intact)
             xa = A[i : i + tile]
             blk = kernel(xa, xa if (half and i == j) else B[j : j + tile]).to("cpu", dtype)
             if half and i == j:  # as in gram: exactly symmetric diagonal blocks
@@ -272,32 +298,41 @@ def gram_part(
 def assemble_gram(folder: str | os.PathLike, path: str | os.PathLike) -> np.memmap:
     """Write the blocks in a `gram`/`gram_part` cache folder into one .npy file at `path`
     (written to a temporary name, then renamed) and return it memory-mapped read-only (N, M).
-    Missing blocks raise FileNotFoundError naming them and the job that computes them."""
+    Missing blocks raise FileNotFoundError naming them and the job that computes them; damaged
+    ones are set aside first, so they count as missing (rerun that job)."""
     folder, path = Path(folder), Path(path)
     meta_path = folder / "meta.json"
-    if not meta_path.is_file():
+    meta = read_checked(meta_path, check=_check_meta)
+    if meta is None:
         raise FileNotFoundError(f"assemble_gram: {meta_path} not found; run gram_part first")
-    meta = json.loads(meta_path.read_text())
     (N, M), tile, half = meta["shape"], int(meta["tile"]), bool(meta["mirror"])
+    dtype = getattr(torch, meta["dtype"].removeprefix("torch."))
     blocks = _blocks(N, M, tile, half)
     missing = [k for k, (i, j) in enumerate(blocks) if not (folder / f"r{i}_c{j}.pt").exists()]
+    if not missing:  # write them all, checking each block on the way (damaged: set aside)
+        np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np_dtype, shape=(N, M))
+        for k, (i, j) in enumerate(blocks):
+            t = _load_block(folder / f"r{i}_c{j}.pt", _block_shape(i, j, N, M, tile), dtype)
+            if t is None:
+                missing.append(k)
+                continue
+            blk = t.numpy()
+            out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
+            if half and i != j:
+                out[j : j + blk.shape[1], i : i + blk.shape[0]] = blk.T
+        out.flush()
+        del out
+        if missing:
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
     if missing:
         names = [f"r{blocks[k][0]}_c{blocks[k][1]}.pt (block {k})" for k in missing[:5]]
         raise FileNotFoundError(
-            f"assemble_gram: {len(missing)} of {len(blocks)} blocks missing in {folder}, e.g. "
-            f"{names}; block k is computed by gram_part job k % jobs"
+            f"assemble_gram: {len(missing)} of {len(blocks)} blocks missing or damaged in "
+            f"{folder}, e.g. {names}; block k is computed by gram_part job k % jobs"
         )
-    dtype = getattr(torch, meta["dtype"].removeprefix("torch."))
-    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np_dtype, shape=(N, M))
-    for i, j in blocks:
-        blk = torch.load(folder / f"r{i}_c{j}.pt", map_location="cpu", weights_only=True).numpy()
-        out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
-        if half and i != j:
-            out[j : j + blk.shape[1], i : i + blk.shape[0]] = blk.T
-    out.flush()
-    del out
-    os.replace(tmp, path)
     return np.load(path, mmap_mode="r")

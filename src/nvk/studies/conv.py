@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nvk.kernels.gram import assemble_gram, bind_image_shape, gram_part
-from nvk.utils.io import atomic_write_json, atomic_write_text, read_json
+from nvk.utils.io import atomic_write_json, atomic_write_text, read_checked, require_keys
 
 log = logging.getLogger("nvk")
 
@@ -110,8 +110,8 @@ def collect_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
             continue
         run_cfg = OmegaConf.load(cfg_path)
         label = model_label(run_cfg)
-        metrics = read_json(metrics_path)
-        if label is None or "test/acc" not in metrics:
+        metrics = read_checked(metrics_path, check=require_keys, keep=True)
+        if label is None or metrics is None or "test/acc" not in metrics:
             continue
         data = run_cfg.data
         depth = run_cfg.kernel.depth if label != "cnn" else run_cfg.model.depth

@@ -32,7 +32,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nvk.models.metrics import compute_metrics
-from nvk.utils.io import atomic_write_json, atomic_write_text, read_json
+from nvk.utils.io import atomic_write_json, atomic_write_text, read_checked, require_keys
 
 log = logging.getLogger("nvk.studies")
 
@@ -85,8 +85,9 @@ def select(cfg: DictConfig, datamodule: Any, out_dir: Path) -> tuple[dict[str, A
     x, y = data.x_train[rows], data.y_train[rows]
     key, larger = selection_metric(info.task, info.num_outputs)
     path = out_dir / SELECTION
+    stored = read_checked(path, check=lambda d: require_keys(d, ("points",), SELECTION))
     done = {json.dumps(r["point"], sort_keys=True): r for r in
-            (read_json(path)["points"] if path.is_file() else [])}  # fmt: skip
+            (stored["points"] if stored is not None else [])}  # fmt: skip
     for p in points:
         tag = json.dumps(p, sort_keys=True)
         if tag in done:
@@ -155,7 +156,9 @@ def collect(runs_dir: str | Path) -> list[dict[str, Any]]:
     files = sorted(root.rglob(RECORD), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
     newest: dict[tuple[str, str], dict] = {}
     for f in files:
-        rec = read_json(f)
+        rec = read_checked(f, check=lambda d: require_keys(d, ("dataset", "kernel")), keep=True)
+        if rec is None:
+            continue
         newest[(rec["dataset"], rec["kernel"])] = {**rec, "run_dir": str(f.parent)}
     return [newest[k] for k in sorted(newest)]
 

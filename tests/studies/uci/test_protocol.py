@@ -4,6 +4,8 @@ independent reimplementation, and kill-halfway + rerun giving byte-identical rec
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,8 @@ from sklearn.svm import SVC
 from nvk.data.uci import load_uci
 from nvk.studies.uci.classifiers import Classifier, KernelSVC
 from nvk.studies.uci.protocol import run_cell
-from nvk.studies.uci.records import read_json, record_path
+from nvk.studies.uci.records import record_path
+from nvk.utils.io import read_json
 from tests.conftest import ROOT, compose_cfg
 from tests.data.uci_fixture import write_uci_dataset
 
@@ -242,3 +245,34 @@ def test_records_from_before_the_cap_count_as_uncapped(tmp_path):
     assert "max_iter" not in old and "capped_fits" not in old
     capped = Capped([0.5, 0.6], capped_at={0})
     assert run_cell(data, capped, tmp_path) == old and capped.calls == []
+
+
+def test_damaged_record_and_sidecar_are_set_aside_and_recomputed(sweep, tmp_path, caplog):
+    """A record and a sidecar cut short (full disk, bad copy): the sweep names them, moves them
+    aside, recomputes those two cells byte-identically and leaves the other seven alone; the
+    table step names a damaged record and skips it."""
+    ref, _, cells, _ = sweep
+    records = tmp_path / "records"
+    shutil.copytree(ref / "records", records)
+    (ds1, clf1), (ds2, clf2) = cells[1], cells[5]
+    rec, side = record_path(records, clf1, ds1), records / "_runs" / clf2 / f"{ds2}.json"
+    rec.write_bytes(rec.read_bytes()[:40])
+    side.write_bytes(side.read_bytes()[:25])
+    damaged = {rec, record_path(records, clf2, ds2)}
+    files = [p for p in records.rglob("*.json") if "_runs" not in p.parts]
+    stamps = {p: p.stat().st_mtime_ns for p in files if p not in damaged}
+    with caplog.at_level(logging.WARNING, logger="nvk"):
+        run_cells(ref / "uci", records, cells, tmp_path)
+    for path in (rec, side):
+        assert str(path) in caplog.text and len(list(path.parent.glob(path.name + ".damaged-*")))
+    for p in files:
+        assert p.read_bytes() == (ref / "records" / p.relative_to(records)).read_bytes(), p
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # not rewritten
+    assert read_json(side)["n_settings"] > 0  # the sidecar is back
+
+    rec.write_text("{")  # the table cannot recompute: it names the file and goes on
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nvk"):
+        make_table(records, tmp_path / "table", tmp_path)
+    assert str(rec) in caplog.text and rec.read_text() == "{"
+    assert "3 classifiers, 3 datasets" not in (tmp_path / "table" / "table.md").read_text()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nvk.studies.frequency.plots import plot_compare, plot_random_labels
-from nvk.utils.io import atomic_write_json, read_json
+from nvk.utils.io import atomic_write_json, read_checked, require_keys
 
 
 def collect(dirs: list[str | Path], name: str) -> list[dict[str, Any]]:
@@ -21,7 +21,8 @@ def collect(dirs: list[str | Path], name: str) -> list[dict[str, Any]]:
     for d in map(Path, dirs):
         if not d.is_dir():
             raise FileNotFoundError(f"{d} is not a folder; pass the multirun folder of the study")
-        out += [read_json(p) for p in sorted(d.rglob(name))]
+        found = (read_checked(p, check=require_keys, keep=True) for p in sorted(d.rglob(name)))
+        out += [r for r in found if r is not None]  # damaged ones are named and skipped
     return out
 
 

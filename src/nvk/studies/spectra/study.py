@@ -48,7 +48,13 @@ from nvk.spectral import (
     uniform_disk,
     uniform_sphere,
 )
-from nvk.utils.io import atomic_write_bytes, atomic_write_json, read_json
+from nvk.utils.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_checked,
+    read_json,
+    require_keys,
+)
 
 log = logging.getLogger("nvk")
 
@@ -60,11 +66,10 @@ def _plain(x: Any) -> Any:
 def _cached(out: Path, name: str, params: dict, fn: Callable[[], dict]) -> dict:
     """fn() unless parts/<name>.json holds a result for the same params (then that result)."""
     path = out / "parts" / f"{name}.json"
-    if path.is_file():
-        stored = read_json(path)
-        if stored.get("params") == params:
-            log.info("spectra: %s read back from %s", name, path)
-            return stored["result"]
+    stored = read_checked(path, check=lambda d: require_keys(d, ("params", "result")))
+    if stored is not None and stored["params"] == params:
+        log.info("spectra: %s read back from %s", name, path)
+        return stored["result"]
     result = fn()
     atomic_write_json(path, {"params": params, "result": result})
     return read_json(path)["result"]  # the same JSON types whether computed or read back

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nvk.studies.uci.records import RUNS, load_records, sidecar_path
-from nvk.utils.io import read_json
+from nvk.utils.io import read_checked
 
 
 def cell_costs(records: dict[tuple[str, str], dict[str, Any]], records_dir: str | Path):
@@ -31,10 +31,8 @@ def cell_costs(records: dict[tuple[str, str], dict[str, Any]], records_dir: str 
     cells, fits = [], []
     for (clf, ds), rec in sorted(records.items()):
         path = sidecar_path(records_dir, clf, ds)
-        if not path.is_file():
-            continue
-        side = read_json(path)
-        if "finished" not in side or "seconds" not in side:
+        side = read_checked(path, keep=True)  # a damaged sidecar is named and skipped
+        if not isinstance(side, dict) or "finished" not in side or "seconds" not in side:
             continue
         end = _dt.datetime.fromisoformat(side["finished"]).timestamp()
         row = {"classifier": clf, "dataset": ds, "n_rows": rec.get("n_rows"),

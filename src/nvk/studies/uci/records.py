@@ -11,6 +11,11 @@ accuracies; accuracies are rounded to 12 decimals and keys sorted, so a killed a
 sweep writes byte-identical records. Anything that changes between runs (wall-clock,
 provenance) goes to the sidecar, which is written first: a record's presence means its cell
 is done.
+
+Reading back (`existing_record`, `load_records`): a record that does not parse as JSON, lacks a
+field, or names another cell than its path is damaged; so is a sidecar that does not parse. At
+sweep time the damaged file is moved aside (`<name>.damaged-<time>`, see `nvk.utils.io`) and the
+cell is recomputed; the table step skips it with a warning (it cannot recompute).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nvk.utils.io import atomic_write_json, read_json
+from nvk.utils.io import DamagedFileError, atomic_write_json, read_checked, require_keys
 
 RECORD_VERSION = 1
 DIGITS = 12  # accuracies are ratios of small integers; 12 decimals are exact enough to compare
@@ -46,6 +51,27 @@ def acc(x: float) -> float:
     return round(float(x), DIGITS)
 
 
+RECORD_KEYS = ("classifier", "dataset", "spec_hash", "test_acc")  # what resume and tables read
+
+
+def check_record(classifier: str | None = None, dataset: str | None = None):
+    """A `read_checked` check: every field a table needs, and the cell its path names."""
+
+    def check(rec: Any) -> None:
+        require_keys(rec, RECORD_KEYS, "UCI record")
+        for field, want in (("classifier", classifier), ("dataset", dataset)):
+            if want is not None and rec[field] != want:
+                raise DamagedFileError(f"record of {field} {rec[field]!r}, expected {want!r}")
+        if not isinstance(rec["test_acc"], (int, float)) or not 0 <= rec["test_acc"] <= 1:
+            raise DamagedFileError(f"test_acc {rec['test_acc']!r} is not an accuracy")
+
+    return check
+
+
+def _check_sidecar(side: Any) -> None:
+    require_keys(side, (), "UCI sidecar")
+
+
 def existing_record(
     records_dir: str | Path,
     classifier: str,
@@ -54,11 +80,15 @@ def existing_record(
     data_hash: str | None = None,
 ) -> dict[str, Any] | None:
     """The finished record of this cell, or None. ValueError if it was made with another spec
-    (another grid or kernel) or other data: a table would mix different experiments."""
+    (another grid or kernel) or other data: a table would mix different experiments.
+    A damaged record or sidecar is set aside and None returned: the cell is recomputed."""
     path = record_path(records_dir, classifier, dataset)
-    if not path.is_file():
+    rec = read_checked(path, check=check_record(classifier, dataset))
+    side = sidecar_path(records_dir, classifier, dataset)
+    if side.is_file() and read_checked(side, check=_check_sidecar) is None:
+        return None  # the timings of a finished cell are lost: recompute them with the cell
+    if rec is None:
         return None
-    rec = read_json(path)
     if rec.get("spec_hash") != spec_hash(spec):
         raise ValueError(
             f"{path} was written by classifier {classifier!r} with another spec "
@@ -98,8 +128,9 @@ def load_records(
     out = {}
     for folder in folders:
         for path in sorted(folder.glob("*.json")):
-            rec = read_json(path)
-            out[(rec["classifier"], rec["dataset"])] = rec
+            rec = read_checked(path, check=check_record(folder.name, path.stem), keep=True)
+            if rec is not None:
+                out[(rec["classifier"], rec["dataset"])] = rec
     if not out:
         raise FileNotFoundError(
             f"no UCI records under {root}; run `python train.py -m experiment=uci_table1` "
