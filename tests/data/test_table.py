@@ -146,3 +146,85 @@ def test_class_too_rare_to_stratify_falls_back_to_a_plain_split(tmp_path: Path) 
     d = TableDataModule(path=str(p), label="y").full_batch()
     assert len(d.y_train) + len(d.y_val) + len(d.y_test) == 20
     assert int((torch.cat([d.y_train, d.y_val, d.y_test]) == 1).sum()) == 1
+
+
+def test_header_only_csv_says_no_data_rows(tmp_path: Path) -> None:
+    p = tmp_path / "header.csv"
+    p.write_text("a,b,c,d,y\n")
+    with pytest.raises(ValueError, match=r"header\.csv: no data rows, only the column names"):
+        TableDataModule(path=str(p), label="y").setup()
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match=r"empty\.csv: the file is empty \(no header line"):
+        TableDataModule(path=str(tmp_path / "empty.csv"), label="y").setup()
+
+
+def test_ragged_csv_names_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "ragged.csv"
+    rows = ["a,b,c,y", *[f"{i},{i},{i},{i % 2}" for i in range(5)], "1,2,3,4,5,6", "7,8,9,0"]
+    p.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"ragged\.csv: line 7 has 6 fields where 4") as e:
+        TableDataModule(path=str(p), label="y").setup()
+    assert isinstance(e.value.__cause__, pd.errors.ParserError)
+    p.write_text('a,y\n1,0\n"2,1\n3,0\n')
+    with pytest.raises(ValueError, match=r'ragged\.csv: the quote \("\) opened on line 3'):
+        TableDataModule(path=str(p), label="y").setup()
+
+
+def test_binary_or_non_utf8_file_is_not_a_text_csv(tmp_path: Path) -> None:
+    png = tmp_path / "image.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ValueError, match=r"image\.csv: not a text CSV: it holds NUL bytes"):
+        TableDataModule(path=str(png), label="y").setup()
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("a,y\n1,café\n2,thé\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.csv: not a text CSV: it is not UTF-8") as e:
+        TableDataModule(path=str(latin), label="y").setup()
+    assert isinstance(e.value.__cause__, UnicodeDecodeError)
+
+
+def test_single_class_label_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "one.csv"
+    pd.DataFrame({"a": np.arange(20.0), "y": ["cat"] * 20}).to_csv(p, index=False)
+    with pytest.raises(ValueError, match=r"label column 'y' has a single class 'cat'"):
+        TableDataModule(path=str(p), label="y").setup()
+
+
+def test_too_few_rows_for_the_split_says_what_each_split_gets(tmp_path: Path) -> None:
+    p = tmp_path / "three.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0, 1, 0]}).to_csv(p, index=False)
+    msg = (
+        r"three\.csv: 3 data rows are too few for data\.val_fraction=0\.15 and "
+        r"data\.test_fraction=0\.25: the split would give train 1, val 1, test 1 rows; "
+        r"need at least 2 train rows: add rows \(at least 4 rows"
+    )
+    with pytest.raises(ValueError, match=msg):
+        TableDataModule(path=str(p), label="y").setup()
+    with pytest.raises(ValueError, match=r"train 1, val 1, test 1 rows; .* \(at least 6 rows"):
+        TableDataModule(path=str(p), label="y", val_fraction=0.3, test_fraction=0.3).setup()
+    two = tmp_path / "two.csv"
+    pd.DataFrame({"a": [1.0, 2.0], "y": [0.5, 1.5]}).to_csv(two, index=False)
+    with pytest.raises(ValueError, match=r"2 data rows .* train 0, val 1, test 1 rows"):
+        TableDataModule(path=str(two), label="y").setup()
+
+
+def test_split_column_leaving_a_split_empty(tmp_path: Path) -> None:
+    df = _frame(12)
+    df["part"] = ["train"] * 9 + ["test"] * 3
+    p = tmp_path / "parts.csv"
+    df.to_csv(p, index=False)
+    dm = TableDataModule(path=str(p), label="species", categorical=["color"], split_column="part")
+    with pytest.raises(
+        ValueError, match=r"split column 'part' gives train 9, val 0, test 3 of 12 data rows"
+    ):
+        dm.setup()
+
+
+def test_train_py_on_a_header_only_csv_fails_before_training(cfg_train, tmp_path: Path) -> None:
+    from nvk.run import train
+
+    p = tmp_path / "header.csv"
+    p.write_text("a,b,y\n")
+    cfg = cfg_train("data=table", f"data.path={p}", "data.label=y")
+    with pytest.raises(ValueError, match=r"header\.csv: no data rows"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()

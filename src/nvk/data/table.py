@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import gzip
+import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,19 +32,106 @@ SPLIT_VALUES = ("train", "val", "test")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a .csv (also .csv.gz, .tsv) or .parquet file; clear errors if missing/unsupported."""
+    """Read a .csv (also .csv.gz, .tsv) or .parquet file with at least one data row.
+
+    Clear errors (naming the file) for a missing, unsupported, binary, non-UTF-8, unparsable
+    (naming the line) or empty file.
+    """
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"table file not found: {p} (set data.path=<file.csv|.parquet>)")
     name = p.name.lower()
     if name.endswith((".parquet", ".pq")):
         try:
-            return pd.read_parquet(p)
+            df = pd.read_parquet(p)
         except ImportError as e:
             raise ImportError(f"reading {p} needs a Parquet engine: pip install pyarrow") from e
-    if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-        return pd.read_csv(p, sep="\t" if name.endswith(".tsv") else ",")
-    raise ValueError(f"{p}: unsupported file type; use .csv, .tsv or .parquet")
+    elif name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+        df = _read_csv(p, sep="\t" if name.endswith(".tsv") else ",")
+    else:
+        raise ValueError(f"{p}: unsupported file type; use .csv, .tsv or .parquet")
+    if len(df) == 0:
+        raise ValueError(
+            f"{p}: no data rows, only the column names {list(df.columns)}; "
+            "add one row per example below the header"
+        )
+    return df
+
+
+_NOT_TEXT = "save the table as a UTF-8 .csv (or as .parquet)"
+
+
+def _read_csv(p: Path, sep: str) -> pd.DataFrame:
+    """`pd.read_csv` whose errors name the file and, where pandas knows it, the line."""
+    if not p.name.lower().endswith(".gz"):
+        with open(p, "rb") as f:
+            if b"\x00" in f.read(1 << 16):
+                raise ValueError(
+                    f"{p}: not a text CSV: it holds NUL bytes (a binary file, or UTF-16 "
+                    f"text?); {_NOT_TEXT}"
+                )
+    try:
+        return pd.read_csv(p, sep=sep)
+    except UnicodeDecodeError as e:
+        byte = e.object[e.start] if e.start < len(e.object) else None
+        what = f" (byte 0x{byte:02x})" if isinstance(byte, int) else ""
+        raise ValueError(
+            f"{p}: not a text CSV: it is not UTF-8{what}; a binary file, or text in another "
+            f"encoding? {_NOT_TEXT}"
+        ) from e
+    except pd.errors.EmptyDataError as e:
+        raise ValueError(
+            f"{p}: the file is empty (no header line, no data rows); a CSV needs a header "
+            "line with the column names, then one row per example"
+        ) from e
+    except pd.errors.ParserError as e:
+        msg = str(e).strip().removeprefix("Error tokenizing data. C error: ")
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+        quote = re.search(r"EOF inside string starting at row (\d+)", msg)
+        if fields:
+            want, line, saw = fields.groups()
+            raise ValueError(
+                f"{p}: line {line} has {saw} fields where {want} were expected (pandas: "
+                f"{msg}); fix that line, and quote any value that contains a "
+                f"{'tab' if sep == chr(9) else 'comma'}"
+            ) from e
+        if quote:  # pandas counts rows from 0 with the header as row 0
+            line = int(quote.group(1)) + 1
+            raise ValueError(
+                f'{p}: the quote (") opened on line {line} is never closed (pandas: {msg}); '
+                "close it or remove it"
+            ) from e
+        raise ValueError(f"{p}: cannot parse as CSV (pandas: {msg})") from e
+    except gzip.BadGzipFile as e:
+        raise ValueError(
+            f"{p}: not gzip-compressed ({e}); rename it to .csv if it is plain text"
+        ) from e
+
+
+MIN_ROWS = {"train": 2, "val": 1, "test": 1}  # one train row: standardize zeroes every feature
+
+
+def seeded_split_sizes(n: int, *, val_fraction: float, test_fraction: float) -> dict[str, int]:
+    """Rows per split of `stratified_split` on `n` rows (scikit-learn rounds test sizes up)."""
+    test = math.ceil(test_fraction * n)
+    rest = n - test
+    val = math.ceil(val_fraction / (1.0 - test_fraction) * rest)
+    return {"train": rest - val, "val": val, "test": test}
+
+
+def _fits(n: int, vf: float, tf: float) -> bool:
+    sizes = seeded_split_sizes(n, val_fraction=vf, test_fraction=tf)
+    return all(sizes[v] >= MIN_ROWS[v] for v in SPLIT_VALUES)
+
+
+def _sizes(sizes: dict[str, int]) -> str:
+    return ", ".join(f"{v} {sizes[v]}" for v in SPLIT_VALUES)
+
+
+def _need(short: list[str]) -> str:
+    return "need " + ", ".join(
+        f"at least {MIN_ROWS[v]} {v} row{'s' if MIN_ROWS[v] > 1 else ''}" for v in short
+    )
 
 
 class TableDataModule(NVKDataModule):
@@ -85,6 +175,7 @@ class TableDataModule(NVKDataModule):
             self.classes: list = []
             if self.task == "classification":
                 self.classes = sorted(df[self.labels[0]].dropna().unique().tolist())
+                self._check_classes(df)
             self._n_inputs = self._encode(df).shape[1]
             self._frame = df
         return self._frame
@@ -127,6 +218,22 @@ class TableDataModule(NVKDataModule):
                 raise ValueError(f"{self.path}: regression target column(s) {bad} not numeric")
         return task
 
+    def _check_classes(self, df: pd.DataFrame) -> None:
+        label = self.labels[0]
+        if not self.classes:
+            raise ValueError(
+                f"{self.path}: label column {label!r} has no values (all {len(df)} missing); "
+                "fill it in, or choose another column via data.label"
+            )
+        if len(self.classes) == 1:
+            numeric = pd.api.types.is_numeric_dtype(df[label])
+            raise ValueError(
+                f"{self.path}: label column {label!r} has a single class {self.classes[0]!r} "
+                f"(in all {int(df[label].notna().sum())} labelled rows); classification needs "
+                "at least two classes: check data.label"
+                + (", or set data.task=regression for a numeric target" if numeric else "")
+            )
+
     def _encode(self, df: pd.DataFrame) -> np.ndarray:
         x = df[self._features]
         if self.categorical:
@@ -164,10 +271,17 @@ class TableDataModule(NVKDataModule):
                     f"expected one of {SPLIT_VALUES}"
                 )
             out = tuple(np.flatnonzero((s == v).to_numpy()) for v in SPLIT_VALUES)
-            empty = [v for v, o in zip(SPLIT_VALUES, out) if len(o) == 0]
-            if empty:
-                raise ValueError(f"{self.path}: split column has no {empty} rows")
+            sizes = dict(zip(SPLIT_VALUES, (len(o) for o in out)))
+            short = [v for v in SPLIT_VALUES if sizes[v] < MIN_ROWS[v]]
+            if short:
+                raise ValueError(
+                    f"{self.path}: split column {self.split_column!r} gives "
+                    f"{_sizes(sizes)} of {len(df)} data rows; {_need(short)}: mark more rows "
+                    f"{' / '.join(repr(v) for v in short)}, or drop data.split_column for a "
+                    "seeded split (data.val_fraction, data.test_fraction)"
+                )
             return out  # type: ignore[return-value]
+        self._check_split_sizes(len(y))
         kw = dict(val_fraction=self.val_fraction, test_fraction=self.test_fraction, seed=self.seed)
         if self.task == "classification":
             try:
@@ -176,6 +290,24 @@ class TableDataModule(NVKDataModule):
                 if "fraction" in str(e):
                     raise
         return stratified_split(np.zeros(len(y)), stratify=False, **kw)  # type: ignore[arg-type]
+
+    def _check_split_sizes(self, n: int) -> None:
+        """Raise if the seeded split of `n` rows leaves a split below `MIN_ROWS`."""
+        vf, tf = self.val_fraction, self.test_fraction
+        if not (0.0 < vf < 1.0 and 0.0 < tf < 1.0 and vf + tf < 1.0):
+            return  # stratified_split says what is wrong with the fractions
+        sizes = seeded_split_sizes(n, val_fraction=vf, test_fraction=tf)
+        short = [v for v in SPLIT_VALUES if sizes[v] < MIN_ROWS[v]]
+        if not short:
+            return
+        enough = next((m for m in range(n + 1, n + 100_000) if _fits(m, vf, tf)), None)
+        more = f"at least {enough} rows" if enough else "more rows"
+        raise ValueError(
+            f"{self.path}: {n} data rows are too few for data.val_fraction={vf} and "
+            f"data.test_fraction={tf}: the split would give {_sizes(sizes)} rows; "
+            f"{_need(short)}: add rows ({more} for these fractions), change "
+            "data.val_fraction / data.test_fraction, or give the split via data.split_column"
+        )
 
     def _load(self) -> FullBatch:
         df = self._prepare()
