@@ -43,9 +43,17 @@ def _keops_available() -> bool:
 
 
 def _covar(
-    x1: Tensor, x2: Tensor, *, twin: Callable, pure: Callable, fixed: dict, **tensor_params: Tensor
+    x1: Tensor,
+    x2: Tensor,
+    *,
+    twin: Callable,
+    pure: Callable,
+    fixed: dict,
+    batch_anchor: Tensor,
+    **tensor_params: Tensor,
 ):
-    # Hyperparameters arrive as (*batch, 1, 1). KernelLinearOperator evaluates its diagonal and
+    # Hyperparameters arrive as (*batch, 1, 1); `batch_anchor` only made KernelLinearOperator
+    # expand x1, x2 to the kernel's batch shape. KernelLinearOperator evaluates its diagonal and
     # single entries (pivoted-Cholesky preconditioner) as batches of 1 x 1 kernels, which must be
     # dense tensors: those go to the pure function, as GPyTorch's own KeOps kernels do.
     if x1.size(-2) == 1 or x2.size(-2) == 1:
@@ -59,6 +67,13 @@ class NVKKernel(gpytorch.kernels.Kernel):
 
     Subclasses set `pure`, `twin`, `learnable` (subset of ("c", "gamma")) and `settings`
     (fixed keyword arguments with defaults). Hyperparameters have shape (*batch_shape, 1, 1).
+
+    Batches: outputs have the batch shape of `batch_shape` broadcast with the inputs' batch
+    dimensions, as GPyTorch kernels do. A kernel without hyperparameters (NTK, NNGP) would have
+    nothing to carry its batch shape, dtype and device, so every kernel holds a zero buffer
+    `batch_anchor` of shape (*batch_shape, 1, 1): GPyTorch's `kernel[i]` and `expand_batch`
+    index and expand it like a hyperparameter, `.to()` moves it, and `dtype`/`device` read it
+    with the parameters. It is not saved (`persistent=False`: state dicts are unchanged).
     """
 
     pure: ClassVar[Callable[..., Tensor]]
@@ -81,6 +96,7 @@ class NVKKernel(gpytorch.kernels.Kernel):
         self.fixed = fixed
         self.keops = keops
         shape = (*self.batch_shape, 1, 1)
+        self.register_buffer("batch_anchor", torch.zeros(shape), persistent=False)
         if "c" in self.learnable:
             self.register_parameter("raw_c", torch.nn.Parameter(torch.zeros(shape)))
             self.register_constraint("raw_c", c_constraint or Positive())
@@ -120,7 +136,34 @@ class NVKKernel(gpytorch.kernels.Kernel):
             p[k] = v if like is None else v.to(like.dtype)
         return p
 
+    # -- dtype and device (GPyTorch's read the parameters only: none for NTK, NNGP) ---------
+    def _state_tensors(self) -> list[Tensor]:
+        return [*self.parameters(), self.batch_anchor]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        dtypes = {t.dtype for t in self._state_tensors()}
+        if len(dtypes) > 1:
+            raise RuntimeError(f"The kernel's parameters have multiple dtypes: {dtypes}.")
+        return dtypes.pop()
+
+    @property
+    def device(self) -> torch.device:
+        devices = {t.device for t in self._state_tensors()}
+        if len(devices) > 1:
+            raise RuntimeError(f"The kernel's parameters are on multiple devices: {devices}.")
+        return devices.pop()
+
     # -- evaluation --------------------------------------------------------------------------
+    def _batched(self, out: Tensor, nonbatch: int) -> Tensor:
+        """`out` broadcast to the kernel's batch shape (a copy, so in-place updates stay safe;
+        the values are computed once, whatever the batch)."""
+        inner = out.shape[out.dim() - nonbatch :]
+        shape = torch.broadcast_shapes(self.batch_shape, out.shape[: out.dim() - nonbatch])
+        if shape == out.shape[: out.dim() - nonbatch]:
+            return out
+        return out.expand(*shape, *inner).contiguous()
+
     def use_keops(self, x1: Tensor, x2: Tensor) -> bool:
         if self.keops is not None:
             return bool(self.keops) and _keops_available()
@@ -140,9 +183,10 @@ class NVKKernel(gpytorch.kernels.Kernel):
             kw = {k: v[..., None] if isinstance(v, Tensor) else v for k, v in kw.items()}
             a = x1.unsqueeze(-2)
             b = a if (x2 is x1 or torch.equal(x1, x2)) else x2.unsqueeze(-2)  # exact k(x, x)
-            return type(self).pure(a, b, **kw)[..., 0, 0]
+            return self._batched(type(self).pure(a, b, **kw)[..., 0, 0], 1)
         if self.use_keops(x1, x2):
             tp = {k: v.to(x1.dtype) for k, v in self._tensor_params().items()}
+            tp["batch_anchor"] = self.batch_anchor.to(x1.dtype)
             return KernelLinearOperator(
                 x1,
                 x2,
@@ -154,7 +198,7 @@ class NVKKernel(gpytorch.kernels.Kernel):
             )
         if x2 is not x1 and x1.shape == x2.shape and torch.equal(x1, x2):
             x2 = x1  # GPyTorch passes copies: `x2 is x1` gives exact distances 0 on the diagonal
-        return type(self).pure(x1, x2, **kw)
+        return self._batched(type(self).pure(x1, x2, **kw), 2)
 
 
 def _fc_settings() -> dict[str, Any]:
