@@ -106,3 +106,94 @@ def test_reader_matches_torchvisions_own_class(tiny, monkeypatch) -> None:
         np.testing.assert_array_equal(x, ref.data.transpose(0, 3, 1, 2))
         np.testing.assert_array_equal(y, ref.targets)
     assert ref.classes[3] == "cat"
+
+
+def test_default_config_finds_the_shared_copy_then_data_folder(tmp_path, monkeypatch) -> None:
+    """No path flag: NVK_CIFAR_DIR, else ../shared/data/cifar10, else data/cifar10."""
+    from hydra.utils import instantiate
+
+    from nvk.data.cifar10 import locate_cifar10
+    from tests.conftest import ROOT, compose_cfg
+
+    monkeypatch.delenv("NVK_CIFAR_DIR", raising=False)
+    cfg = compose_cfg("train", ["data=cifar10"], tmp_path)
+    assert cfg.data.root is None
+    assert [Path(p).resolve() for p in cfg.data.search] == [
+        (ROOT / ".." / "shared" / "data" / "cifar10").resolve(),
+        Path(cfg.paths.data_dir, "cifar10").resolve(),
+    ]
+    dm = instantiate(cfg.data)
+    assert dm.root is None and dm.download is False
+    first, second = tmp_path / "a", tmp_path / "b"
+    write_tiny_cifar10(second)
+    assert locate_cifar10(None, [first, second]) == second  # the first that has it
+    write_tiny_cifar10(first)
+    assert locate_cifar10(None, [first, second]) == first
+    monkeypatch.setenv("NVK_CIFAR_DIR", str(second))  # the environment wins
+    assert compose_cfg("train", ["data=cifar10"], tmp_path).data.root == str(second)
+
+
+def test_missing_everywhere_names_every_folder_and_the_download_option(tmp_path) -> None:
+    search = [str(tmp_path / "shared"), str(tmp_path / "data")]
+    with pytest.raises(FileNotFoundError) as e:
+        CIFAR10DataModule(search=search).setup()
+    msg = str(e.value)
+    assert all(f"{s}/cifar-10-batches-py" in msg for s in search)
+    assert "cifar-10-python.tar.gz" in msg and "data.download=true" in msg
+
+
+def _silent_server():
+    """A loopback server that accepts connections and never answers (a black-holed network)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    held: list = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    return srv, stop, held
+
+
+@pytest.mark.parametrize("network", ["refused", "silent"])
+def test_download_without_network_fails_fast_with_instructions(tmp_path, monkeypatch, network):
+    """data.download=true never hangs: refused or silent, it fails within the timeout and says
+    how to get the data (the URL points at loopback: no traffic leaves the machine)."""
+    import socket
+    import time
+
+    from torchvision.datasets import CIFAR10
+
+    if network == "refused":
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        stop = None
+    else:
+        srv, stop, held = _silent_server()
+        port = srv.getsockname()[1]
+    monkeypatch.setattr(CIFAR10, "url", f"http://127.0.0.1:{port}/cifar-10-python.tar.gz")
+    dm = CIFAR10DataModule(root=str(tmp_path / "cifar"), download=True, download_timeout=1.0)
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(FileNotFoundError, match=r"downloading .* failed.*tar xzf"):
+            dm.setup()
+    finally:
+        if stop is not None:
+            stop.set()
+            for c in held:
+                c.close()
+            srv.close()
+    assert time.perf_counter() - t0 < 20  # torchvision tries https then http: two timeouts
+    assert socket.getdefaulttimeout() is None  # restored

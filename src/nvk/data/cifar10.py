@@ -1,7 +1,12 @@
-"""`data=cifar10`: CIFAR-10 from a local folder (never downloaded at run time).
+"""`data=cifar10`: CIFAR-10 from a local folder; downloaded only when asked (`download`).
 
-`root` (`paths.cifar_dir`) is the folder holding `cifar-10-batches-py/` (or that folder
-itself), as extracted from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz.
+Where: `root` (`paths.cifar_dir`, env `NVK_CIFAR_DIR`) when given, else the first folder of
+`search` that holds `cifar-10-batches-py/` (the config lists the shared copy
+`../shared/data/cifar10`, then `data/cifar10`), each as extracted from
+https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (the folder itself works too).
+With `download=True` and no copy found, torchvision downloads and md5-checks the archive into
+`root` (else the last `search` folder), with a socket timeout (`download_timeout` seconds), so
+a machine without network fails in seconds with the instructions instead of hanging.
 Images stay images: x: (N, 3, 32, 32) float32; fully connected models flatten them.
 
 Reading goes through torchvision's `CIFAR10(root, train, download=False)` code path (file
@@ -22,6 +27,8 @@ standardized with the mean and std of the train images actually used.
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +84,44 @@ def cifar_root(root: str | Path) -> Path:
     return p
 
 
+def locate_cifar10(
+    root: str | Path | None,
+    search: Sequence[str | Path] = (),
+    *,
+    download: bool = False,
+    timeout: float = 30.0,
+) -> Path:
+    """The folder holding `cifar-10-batches-py/`: `root` if given, else the first of `search`
+    that has it; with `download`, torchvision's download (md5-checked) into `root` or the last
+    `search` folder when none has it. FileNotFoundError naming every folder tried otherwise."""
+    tried = [Path(root).expanduser()] if root else [Path(s).expanduser() for s in search]
+    if not tried:
+        raise ValueError("CIFAR-10: give data.root (paths.cifar_dir) or data.search folders")
+    for folder in tried:
+        base = folder if folder.name == BASE else folder / BASE
+        if base.is_dir():  # present: any missing file is reported for this folder
+            return cifar_root(folder)
+    target = tried[-1]
+    if download:
+        old = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(timeout)  # urllib waits forever on a silent network otherwise
+        try:
+            CIFAR10(str(target), train=True, download=True)
+        except Exception as e:  # URLError, timeouts, md5 mismatch (RuntimeError)
+            raise FileNotFoundError(
+                f"CIFAR-10: downloading {CIFAR10.url} into {target} failed ({e}); "
+                f"{how_to_get(target)}"
+            ) from e
+        finally:
+            socket.setdefaulttimeout(old)
+        return cifar_root(target)
+    where = ", ".join(str(f / BASE) for f in tried)
+    raise FileNotFoundError(
+        f"CIFAR-10 not found: none of {where} exists; {how_to_get(target)}; or pass "
+        "data.download=true on a machine with network access"
+    )
+
+
 def official_checksums(root: Path) -> list[str]:
     """Names of the files under `root/cifar-10-batches-py` whose md5 differs from the archive."""
     folder = root / BASE
@@ -119,7 +164,10 @@ class CIFAR10DataModule(NVKDataModule):
     def __init__(
         self,
         *,
-        root: str,
+        root: str | None = None,
+        search: Sequence[str] = (),
+        download: bool = False,
+        download_timeout: float = 30.0,
         subset: int | None = None,
         test_subset: int | None = None,
         val_size: int = 1000,
@@ -135,7 +183,8 @@ class CIFAR10DataModule(NVKDataModule):
                 raise ValueError(f"data.{key} must be >= 1 or null, got {v}")
         if val_size < 1:
             raise ValueError(f"data.val_size must be >= 1, got {val_size}")
-        self.root = Path(root)  # checked (with a how-to-get-it message) when loading
+        self.root = None if root is None else Path(root)  # found (or fetched) when loading
+        self.search, self.download, self.download_timeout = list(search), download, download_timeout
         self.subset, self.test_subset, self.val_size = subset, test_subset, val_size
         self.standardize, self.checksum, self.flatten = standardize, checksum, flatten
         if checksum not in CHECKSUM_MODES:
@@ -150,7 +199,9 @@ class CIFAR10DataModule(NVKDataModule):
         return DataInfo(self.name, (3072,) if self.flatten else (3, 32, 32), 10, "classification")
 
     def _load(self) -> FullBatch:
-        self.root = cifar_root(self.root)
+        self.root = locate_cifar10(
+            self.root, self.search, download=self.download, timeout=self.download_timeout
+        )
         x, y = read_cifar10(self.root, train=True, checksum=self.checksum)
         xt, yt = read_cifar10(self.root, train=False, checksum="skip")  # checked just above
         n_train = len(x) - self.val_size if self.subset is None else self.subset
