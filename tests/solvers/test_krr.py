@@ -117,3 +117,19 @@ def test_bad_input_raises(problem):
         krr_fit(K, Y)
     with pytest.raises(ValueError, match="NaN"):
         encode_targets(torch.tensor([1.0, float("nan")]), task="regression", num_classes=1)
+
+
+def test_cholesky_shifts_in_place_and_restores_k_bit_for_bit():
+    """The factor equals cholesky(K + sI) formed out of place, and K comes back unchanged (its
+    diagonal is shifted in place so the peak is two N × N buffers, not four)."""
+    from nvk.solvers.linalg import cholesky_jitter
+
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(60, 8, generator=g, dtype=torch.float64)
+    K = A @ A.T  # rank 8: needs jitter at shift 0
+    before = K.clone()
+    for shift in (1e-3, 0.0):
+        L, used = cholesky_jitter(K, shift=shift)
+        ref = torch.linalg.cholesky(before + (shift + used) * torch.eye(60, dtype=K.dtype))
+        assert torch.equal(L, ref) and torch.equal(K, before)
+    assert used > 0

@@ -14,6 +14,21 @@ def check_finite_matrix(K: torch.Tensor, what: str = "Gram matrix") -> None:
         raise ValueError(f"{what} has NaN/inf entries; check the inputs and kernel parameters")
 
 
+def _cholesky_shifted(K: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """`cholesky_ex(K + s·I)` without forming K + s·I: the same values, two N × N buffers."""
+    if K.requires_grad:  # autograd needs the out-of-place form
+        return torch.linalg.cholesky_ex(
+            K + s * torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+        )
+    diag = K.diagonal(dim1=-2, dim2=-1)
+    saved = diag.clone()
+    try:
+        diag.add_(s)
+        return torch.linalg.cholesky_ex(K)
+    finally:
+        diag.copy_(saved)
+
+
 def cholesky_jitter(
     K: torch.Tensor,
     *,
@@ -28,19 +43,22 @@ def cholesky_jitter(
     term added only if needed: starting from max(jitter, 1e-12·mean diag K) and multiplied by 10
     per failed try, with a logged warning naming the final value.
     Returns (L, jitter_used).
+
+    Memory: K's diagonal is shifted in place for the factorization and restored bit for bit
+    afterwards (a saved copy), so the peak is K plus L: two N × N buffers, as
+    `nvk.solvers.memory.check_gram_memory` budgets (forming K + s·I would need four).
     """
     n = K.shape[-1]
     if K.shape[-2:] != (n, n):
         raise ValueError(f"{what} must be square, got shape {tuple(K.shape)}")
     check_finite_matrix(K, what)
-    eye = torch.eye(n, dtype=K.dtype, device=K.device)
-    L, info = torch.linalg.cholesky_ex(K + (shift + jitter) * eye)
+    L, info = _cholesky_shifted(K, shift + jitter)
     if int(info.max()) == 0:
         return L, jitter
     scale = float(K.diagonal(dim1=-2, dim2=-1).abs().mean().clamp_min(1e-30))
     j = max(jitter, 1e-12 * scale)
     for _ in range(max_tries):
-        L, info = torch.linalg.cholesky_ex(K + (shift + j) * eye)
+        L, info = _cholesky_shifted(K, shift + j)
         if int(info.max()) == 0:
             log.warning(
                 "%s is not numerically positive definite (n=%d); added jitter %.3g "
