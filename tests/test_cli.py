@@ -91,3 +91,47 @@ def test_unknown_config_option_is_hydras_error(tmp_path):
     assert "no_such_model" in r.stderr and "Available options" in r.stderr
     r = run("train.py", "model.no_such_key=1", f"hydra.run.dir={tmp_path}", check=False)
     assert r.returncode != 0 and "no_such_key" in r.stderr
+
+
+DIVERGE = "model.optimizer.lr=1e9"  # digits + SGD: NaN train/loss within 3 steps
+
+
+def test_diverged_run_exits_nonzero_without_a_result(tmp_path):
+    run_dir = tmp_path / "run"
+    r = run("train.py", *FAST, "trainer.max_epochs=1", DIVERGE, f"hydra.run.dir={run_dir}",
+            check=False)  # fmt: skip
+    assert r.returncode != 0
+    assert "NonFiniteLossError: train/loss is nan at epoch 0, batch" in r.stderr
+    assert "model.optimizer.lr, now 1e+09" in r.stderr and "gradient_clip_val" in r.stderr
+    assert "[nvk] done" not in r.stdout and not (run_dir / "metrics.json").exists()
+    assert list((run_dir / "wandb").glob("offline-run-*"))  # W&B (default logger) was closed
+
+
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])
+def test_multirun_marks_the_diverged_job_failed_and_finishes_the_others(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    r = run("train.py", "-m", f"hydra/launcher={launcher}", f"{DIVERGE},0.1", "logger=csv",
+            *FAST, "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}", check=False)  # fmt: skip
+    assert r.returncode != 0
+    assert (sweep / "1" / "metrics.json").is_file()  # job 1 ran after job 0 failed
+    assert not (sweep / "0" / "metrics.json").exists()
+    assert "Error executing job with overrides" in r.stderr
+    assert "model.optimizer.lr=1000000000.0" in r.stderr and f"run_dir: {sweep / '0'}" in r.stderr
+    assert "NonFiniteLossError: train/loss is nan" in r.stderr
+
+
+def test_optuna_records_a_diverged_trial_as_failed_and_goes_on(tmp_path):
+    """max_failure_rate: 1.0 (conf/hparams_search/): the FAIL trial does not end the search."""
+    sweep = tmp_path / "optuna"
+    r = run("train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.sampler.n_startup_trials=3",  # seeded random draws: 1e9, 0.1, 0.2
+            "model.optimizer.lr=choice(0.1,1e9,0.2)", "model.width=choice(64)",
+            "model.depth=choice(3)", "logger=csv", *FAST[:-1], "trainer.max_epochs=1",
+            f"hydra.sweep.dir={sweep}")  # fmt: skip
+    jobs = [sweep / str(i) for i in range(3)]
+    assert "model.optimizer.lr=1000000000.0" in (jobs[0] / ".hydra" / "overrides.yaml").read_text()
+    assert [(job / "metrics.json").is_file() for job in jobs] == [False, True, True]
+    out = r.stdout + r.stderr
+    assert out.count("Failed experiment: train/loss is nan") == 1  # told to Optuna as FAIL
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert "best_value" in best and "1000000000.0" not in best

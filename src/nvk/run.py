@@ -18,7 +18,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nvk.entry import prepare_environment
 from nvk.kernels.keops import defer_keops_cache
-from nvk.utils.io import atomic_write_json, atomic_write_text
+from nvk.models.guards import NonFiniteError, with_finite_loss_guard
+from nvk.utils.io import (
+    DamagedFileError,
+    atomic_write_json,
+    atomic_write_text,
+    check_archive,
+    set_aside,
+)
 from nvk.utils.provenance import provenance
 
 log = logging.getLogger("nvk")
@@ -46,12 +53,13 @@ def build(cfg: DictConfig, **runtime: Any) -> Any:
     return instantiate(cfg, _partial_=True)(**runtime)
 
 
-def finish_wandb() -> None:
+def finish_wandb(exit_code: int = 0) -> None:
+    """Close the W&B run if one is open; `exit_code` != 0 marks it failed in W&B."""
     try:
         import wandb
 
         if wandb.run is not None:
-            wandb.finish()
+            wandb.finish(exit_code=exit_code)
     except Exception as e:  # never let closing W&B mask the job's own outcome
         log.warning("closing W&B failed: %s", e)
 
@@ -86,18 +94,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup()  # loads and validates (NaN/inf, shapes) before anything trains
     resolve_optimized_metric(cfg, datamodule.info.task)
     model = build(cfg.model, info=datamodule.info)
-    callbacks = _instantiate_group(cfg.get("callbacks"))
+    # NaN/inf training loss stops the run (nvk.models.guards), also with callbacks=none
+    callbacks = with_finite_loss_guard(_instantiate_group(cfg.get("callbacks")))
     loggers = _instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     write_run_records(cfg, output_dir)
 
+    failed = True  # until metrics.json is written: W&B then records the run as failed
     try:
         for lg in loggers:
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
         metrics: dict[str, float] = {}
         record: dict[str, Any] = {}
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            resume = resume_checkpoint(cfg.get("ckpt_path"))
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
             metrics.update(_to_floats(trainer.callback_metrics))
         if cfg.get("test", True):
             record["checkpoint"] = ckpt = _best_checkpoint(trainer)
@@ -106,8 +117,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         atomic_write_json(output_dir / "metrics.json", {**metrics, **record})
         for lg in loggers:
             lg.finalize("success")
+        failed = False
+    except NonFiniteError as e:  # logged now: a sweep reports a failed job only at its end
+        e.add_note(f"run_dir: {output_dir}")
+        log.error("%s  run_dir=%s", e, output_dir)
+        raise
     finally:
-        finish_wandb()
+        finish_wandb(exit_code=int(failed))
     print(summary_line(metrics, output_dir), flush=True)
     return metrics
 
@@ -129,6 +145,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     ckpt = Path(cfg.ckpt_path)
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+    try:
+        check_archive(ckpt)
+    except DamagedFileError as e:  # nothing to recompute here: say which file, keep it
+        raise DamagedFileError(
+            f"checkpoint {ckpt} is damaged ({e}); test another one from {ckpt.parent}"
+        ) from e
     run_dir = ckpt.resolve().parent.parent  # <run_dir>/checkpoints/<name>.ckpt
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
@@ -154,6 +176,25 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         finish_wandb()
     print(summary_line(metrics, output_dir), flush=True)
     return metrics
+
+
+def resume_checkpoint(path: str | None) -> str | None:
+    """The `ckpt_path` to resume training from, checked first (`check_archive`): a missing one
+    is a FileNotFoundError; a damaged one is set aside (`<name>.damaged-<time>`) with a
+    warning and training starts from the beginning (None)."""
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint to resume from")
+    try:
+        check_archive(p)
+    except DamagedFileError as e:
+        set_aside(
+            p, str(e), then=f"ckpt_path={path} is ignored: training starts from the beginning"
+        )
+        return None
+    return str(p)
 
 
 def resolve_optimized_metric(cfg: DictConfig, task: str) -> None:

@@ -1,7 +1,23 @@
 """Lightning modules: networks and (later) kernel models, logging the same metric keys."""
 
+from nvk.models.guards import (
+    FiniteLossGuard,
+    NonFiniteError,
+    NonFiniteLossError,
+    NonFinitePredictionError,
+)
 from nvk.models.kernel import KernelModule
 from nvk.models.metrics import METRIC_KEYS, compute_metrics
 from nvk.models.net import MLPModule, NetModule
 
-__all__ = ["METRIC_KEYS", "KernelModule", "MLPModule", "NetModule", "compute_metrics"]
+__all__ = [
+    "METRIC_KEYS",
+    "FiniteLossGuard",
+    "KernelModule",
+    "MLPModule",
+    "NetModule",
+    "NonFiniteError",
+    "NonFiniteLossError",
+    "NonFinitePredictionError",
+    "compute_metrics",
+]

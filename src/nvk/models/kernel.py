@@ -25,6 +25,7 @@ from torch import Tensor
 from nvk.data.base import DataInfo
 from nvk.kernels.gram import bind_image_shape, gram, kernel_key
 from nvk.models.evaluation import EvalMixin
+from nvk.models.guards import check_finite_predictions
 from nvk.solvers.base import Solver
 
 Kernel = Callable[..., Tensor]
@@ -68,6 +69,7 @@ class KernelModule(EvalMixin, L.LightningModule):
             kernel_desc = kernel_key(kernel)
         except ValueError:
             kernel_desc = repr(kernel)
+        self.kernel_desc = kernel_desc
         self.save_hyperparameters(
             {"kernel": kernel_desc, "solver": type(solver).__name__, "data": info.__dict__}
         )
@@ -103,10 +105,14 @@ class KernelModule(EvalMixin, L.LightningModule):
 
     # -- prediction ---------------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
-        """Scores (B, C) for classification or predictions (B, T) for regression, float64."""
+        """Scores (B, C) for classification or predictions (B, T) for regression, float64.
+
+        NaN/inf predictions raise `nvk.models.guards.NonFinitePredictionError` (naming the
+        solver, the kernel and what to try) rather than becoming NaN metrics."""
         if not self.fitted:
             raise RuntimeError("KernelModule is not fitted yet")
-        return self.solver.predict(self.kernel_fn, x.to(self.device))
+        out = self.solver.predict(self.kernel_fn, x.to(self.device))
+        return check_finite_predictions(out, solver=self.solver, kernel=self.kernel_desc)
 
     def split_loss(self, out: Tensor, y: Tensor) -> float | None:
         return self.solver.loss(out, y, self.info)

@@ -22,6 +22,8 @@ class Solver:
     """Base class: subclasses implement `fit`, `predict`, and list their state tensors."""
 
     state_keys: tuple[str, ...] = ()
+    # what to try when predictions come out NaN/inf (nvk.models.guards names it in the error)
+    stability_hint: str = ""
 
     def fit(
         self,

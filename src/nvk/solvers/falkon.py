@@ -222,6 +222,7 @@ class FalkonSolver(Solver):
     (`nvk.solvers.knm.rank_rows`)."""
 
     state_keys = ("centers", "alpha")
+    stability_hint = "a larger solver.ridge, solver.dtype=float64 and solver.algebra_dtype=float64"
 
     def __init__(self, targets: str = "onehot", **options) -> None:
         self.targets = targets

@@ -62,6 +62,7 @@ class GPSolver(Solver):
     """
 
     state_keys = ("x_train", "y_train")
+    stability_hint = "a larger solver.noise, a smaller solver.lr or solver.learn_kernel=false"
 
     def __init__(self, **options) -> None:
         self.options = GPOptions(**options)

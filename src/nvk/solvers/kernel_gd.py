@@ -117,6 +117,7 @@ class KernelGDSolver(Solver):
     """
 
     state_keys = ("x_train", "alpha")
+    stability_hint = "a smaller solver.lr (it must lie in (0, 2))"
 
     def __init__(self, **options) -> None:
         self.options = KernelGDOptions(**options)

@@ -113,6 +113,7 @@ class KRRSolver(Solver):
     """
 
     state_keys = ("x_train", "alpha")
+    stability_hint = "a larger solver.ridge (e.g. 1e-6) or solver.jitter"
 
     def __init__(self, **options) -> None:
         self.options = KRROptions(**options)

@@ -64,6 +64,7 @@ class SVCSolver(Solver):
     """
 
     state_keys = ("x_train", "svc_pickle")
+    stability_hint = "a smaller solver.C"
 
     def __init__(self, **options) -> None:
         self.options = SVCOptions(**options)
