@@ -62,6 +62,25 @@ def test_evaluate_with_missing_checkpoint_says_so(tmp_path):
         evaluate_checkpoint(cfg)
 
 
+def test_damaged_checkpoint_is_named_by_evaluate_and_set_aside_by_resume(cfg_train, tmp_path):
+    """evaluate.py cannot recompute a checkpoint: it names it and leaves it; train.py resuming
+    from it sets it aside (never deletes it) and trains from the beginning."""
+    from nvk.utils.io import DamagedFileError
+
+    cfg = cfg_train("model.width=32")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    ckpt.write_bytes(bytes(data))
+    eval_cfg = compose_cfg("eval", [f"ckpt_path={ckpt}"], tmp_path / "eval")
+    with pytest.raises(DamagedFileError, match=rf"checkpoint {ckpt} is damaged.*checksum"):
+        evaluate_checkpoint(eval_cfg)
+    assert ckpt.read_bytes() == bytes(data)  # left as it was
+    resumed = train(cfg_train("model.width=32", f"ckpt_path={ckpt}"))
+    assert "test/acc" in resumed and len(list(ckpt.parent.glob("last.ckpt.damaged-*"))) == 1
+
+
 def test_nan_in_features_fails_before_training_naming_the_dataset(cfg_train, monkeypatch):
     orig = DigitsDataModule._raw
 

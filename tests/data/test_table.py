@@ -228,3 +228,12 @@ def test_train_py_on_a_header_only_csv_fails_before_training(cfg_train, tmp_path
     with pytest.raises(ValueError, match=r"header\.csv: no data rows"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_unknown_task_lists_the_valid_ones(csv: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown data.task='clasification'; valid: auto, class"):
+        TableDataModule(path=str(csv), label="label", task="clasification")
+    from nvk.data.sphere import SphereDataModule
+
+    with pytest.raises(ValueError, match=r"unknown data.task='x'; valid: regression, class"):
+        SphereDataModule(task="x")

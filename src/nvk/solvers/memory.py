@@ -47,7 +47,7 @@ def check_gram_memory(
     have = int(0.9 * available_bytes(device)) if budget is None else budget
     if need > have:
         per = gram_bytes(1, 1, dtype, copies)
-        fits = int(math.isqrt(max(have, 0) // per))
+        fits = math.isqrt(max(have, 0) // per)
         raise MemoryError(
             f"a {n} x {m} {str(dtype).replace('torch.', '')} Gram matrix needs about "
             f"{need / 2**30:.1f} GiB (x{copies:g} for the solve) but only {have / 2**30:.1f} GiB "

@@ -69,10 +69,11 @@ class DamagedFileError(ValueError):
     """A file the project wrote earlier does not parse or does not hold what it should."""
 
 
-def set_aside(path: str | os.PathLike, reason: str) -> Path:
+def set_aside(path: str | os.PathLike, reason: str, then: str = "it will be recomputed") -> Path:
     """Move a damaged `path` to `<name>.damaged-<UTC time>` in the same folder (never delete:
     the bytes may still matter to someone), log a warning naming both paths, return the new
-    path. Readers never pick such names up, so the cell/block/record is recomputed."""
+    path; `then` says what happens next. Readers never pick such names up, so the
+    cell/block/record is recomputed."""
     path = Path(path)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     dest = path.with_name(f"{path.name}{DAMAGED}-{stamp}")
@@ -80,8 +81,7 @@ def set_aside(path: str | os.PathLike, reason: str) -> Path:
     while dest.exists():
         dest, k = path.with_name(f"{path.name}{DAMAGED}-{stamp}-{k}"), k + 1
     os.replace(path, dest)
-    log.warning("damaged file %s (%s): moved aside to %s; it will be recomputed", path, reason,
-                dest.name)  # fmt: skip
+    log.warning("damaged file %s (%s): moved aside to %s; %s", path, reason, dest.name, then)
     return dest
 
 
