@@ -187,3 +187,24 @@ def test_pixels_task_exact_vs_jpeg(tmp_path, cifar):
         assert r["diff_points"] == pytest.approx(100 * (r["jpeg_acc"] - r["exact_acc"]))
     assert metrics["pixels/cntk/exact_acc"] == res["kernels"]["cntk"]["exact_acc"]
     assert "| cntk |" in (tmp_path / "pixels.md").read_text()
+
+
+def test_tile_jobs_fill_the_cache_the_row_reads(tmp_path, cifar, monkeypatch):
+    """The 50 000-image column's route: experiment=conv_gram jobs (train, val, test splits, the
+    study's tile and dtype) compute every block; the study's row then computes no kernel value."""
+    over = [f"paths.cifar_dir={cifar}", "data.subset=16", "data.val_size=8",
+            f"task.cache_dir={tmp_path / 'gram'}", "task.dtype=float32", "task.tile=5",
+            "kernel.depth=1"]  # fmt: skip
+    for split in ("train", "val", "test"):
+        for job in range(2):
+            cfg = compose_cfg("train", ["experiment=conv_gram", "model=cntk", "data=cifar10",
+                                        f"task.split={split}", f"task.job={job}", "task.jobs=2",
+                                        *over], tmp_path / "jobs")  # fmt: skip
+            instantiate(cfg.task)(cfg)
+    import nvk.kernels.conv as conv
+
+    monkeypatch.setattr(conv, "_cntk_fast_layers", lambda *a, **k: 1 / 0)  # must not run
+    row = _cfg(tmp_path, cifar, "cntk")
+    row.task.grids.cntk = {"depth": [1]}
+    _run(row)
+    assert json.loads((tmp_path / "records" / "cntk.json").read_text())["best"]["depth"] == 1

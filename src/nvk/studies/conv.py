@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,8 +42,11 @@ def gram_tiles(
     out: str | None = None,
     device: str | None = None,
     progress: bool = True,
+    dtype: str = "float64",
+    tile: int | None = None,
 ) -> dict[str, float]:
-    """K(X_split, X_train) of `cfg.kernel` on `cfg.data`, in `cfg.model.tile` blocks.
+    """K(X_split, X_train) of `cfg.kernel` on `cfg.data`, in `tile` (default `cfg.model.tile`)
+    blocks of `dtype` (the CIFAR-10 study's rows read the same cache with its tile and dtype).
 
     `action="compute"`: the blocks job, job + jobs, … into `cache_dir` (finished blocks are
     skipped, so a killed job resumes); `"assemble"`: all blocks into `out` (.npy, memory-mapped
@@ -68,7 +72,8 @@ def gram_tiles(
         job=job if action == "compute" else 0,
         jobs=jobs if action == "compute" else 1,
         cache_dir=cache_dir,
-        tile=int(cfg.model.get("tile", 2048)),
+        tile=int(tile or cfg.model.get("tile", 2048)),
+        dtype=getattr(torch, dtype),
         device=device,
         progress=progress,
     )

@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nvk.kernels.gram import gram
 from nvk.solvers.krr import krr_fit
+from nvk.solvers.memory import check_gram_memory
 from nvk.solvers.targets import encode_targets
 from nvk.studies.cifar.records import (
     acc,
@@ -120,6 +121,8 @@ def _kernel_row(
         log.info("cifar: %s already done (test acc %.4f)", row, done["test_acc"])
         return {"cifar/val_acc": done["val_acc"], "cifar/test_acc": done["test_acc"]}
     data, info = datamodule.full_batch(), datamodule.info
+    # K(train, train) in float64 and its factor, plus a dtype copy: refuse now if they cannot fit
+    check_gram_memory(len(data.x_train), copies=2.5)
     Y = encode_targets(data.y_train, task=info.task, num_classes=info.num_outputs,
                        encoding="centered")  # fmt: skip
     dt = getattr(torch, spec["dtype"])
