@@ -137,22 +137,20 @@ class NVKKernel(gpytorch.kernels.Kernel):
         return p
 
     # -- dtype and device (GPyTorch's read the parameters only: none for NTK, NNGP) ---------
-    def _state_tensors(self) -> list[Tensor]:
-        return [*self.parameters(), self.batch_anchor]
+    def _one(self, attr: str, problem: str) -> Any:
+        """The one `attr` (dtype, device) of the parameters and `batch_anchor`."""
+        values = {getattr(t, attr) for t in (*self.parameters(), self.batch_anchor)}
+        if len(values) > 1:
+            raise RuntimeError(f"The kernel's parameters {problem}: {values}.")
+        return values.pop()
 
     @property
     def dtype(self) -> torch.dtype:
-        dtypes = {t.dtype for t in self._state_tensors()}
-        if len(dtypes) > 1:
-            raise RuntimeError(f"The kernel's parameters have multiple dtypes: {dtypes}.")
-        return dtypes.pop()
+        return self._one("dtype", "have multiple dtypes")
 
     @property
     def device(self) -> torch.device:
-        devices = {t.device for t in self._state_tensors()}
-        if len(devices) > 1:
-            raise RuntimeError(f"The kernel's parameters are on multiple devices: {devices}.")
-        return devices.pop()
+        return self._one("device", "are on multiple devices")
 
     # -- evaluation --------------------------------------------------------------------------
     def _batched(self, out: Tensor, nonbatch: int) -> Tensor:
