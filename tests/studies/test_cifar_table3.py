@@ -208,3 +208,12 @@ def test_tile_jobs_fill_the_cache_the_row_reads(tmp_path, cifar, monkeypatch):
     row.task.grids.cntk = {"depth": [1]}
     _run(row)
     assert json.loads((tmp_path / "records" / "cntk.json").read_text())["best"]["depth"] == 1
+
+
+def test_damaged_record_is_set_aside_and_recomputed(tmp_path, cifar):
+    _run(_cfg(tmp_path, cifar, "cntk"))
+    rec = tmp_path / "records" / "cntk.json"
+    good = rec.read_bytes()
+    rec.write_bytes(good[:30])
+    _run(_cfg(tmp_path, cifar, "cntk"))
+    assert rec.read_bytes() == good and len(list(rec.parent.glob("cntk.json.damaged-*"))) == 1
