@@ -184,8 +184,12 @@ def resume_checkpoint(path: str | None) -> str | None:
     warning and training starts from the beginning (None)."""
     if not path:
         return None
+    if path in ("last", "best", "hpc", "registry") or "://" in str(path):
+        return str(path)  # Lightning's own names and remote paths: Lightning resolves them
     p = Path(path)
     if not p.is_file():
+        if list(p.parent.glob(f"{p.name}.damaged-*")):  # another DDP rank set it aside
+            return None
         raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint to resume from")
     try:
         check_archive(p)

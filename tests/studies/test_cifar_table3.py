@@ -128,20 +128,27 @@ def test_killed_selection_resumes_and_finishes_identically(tmp_path, cifar, monk
 
 
 def test_network_rows_one_per_width_then_the_table(tmp_path, cifar):
-    over = ["task.grids.cnn={channels:[4,8]}", "model.depth=1", "trainer=cpu",
-            "trainer.max_epochs=1"]  # fmt: skip
-    _run(_cfg(tmp_path, cifar, "cnn", *over))
+    cfg = _cfg(tmp_path, cifar, "cnn", "trainer=cpu", "trainer.max_epochs=1")
+    cfg.task.grids.cnn = {"depth": [1], "channels": [4, 8]}
+    _run(cfg)
     recs = tmp_path / "records"
-    assert sorted(p.name for p in recs.glob("*.json")) == ["cnn_channels4.json",
-                                                          "cnn_channels8.json"]  # fmt: skip
+    names = ["cnn_depth1_channels4.json", "cnn_depth1_channels8.json"]
+    assert sorted(p.name for p in recs.glob("*.json")) == names
+    stamps = [(recs / n).stat().st_mtime_ns for n in names]
+    cfg = _cfg(tmp_path, cifar, "cnn", "trainer=cpu", "trainer.max_epochs=1")
+    cfg.task.grids.cnn = {"depth": [1], "channels": [4, 8]}
+    cfg.paths.output_dir = str(tmp_path / "another_run")  # as a new sweep's timestamped folder
+    _run(cfg)  # both rows done: nothing retrained
+    assert [(recs / n).stat().st_mtime_ns for n in names] == stamps
     _run(_cfg(tmp_path, cifar, "cntk"))
     eval_cfg = compose_cfg("eval", ["task=cifar_table3", f"task.records_dir={recs}",
                                     f"task.out_dir={tmp_path / 'table'}"], tmp_path)  # fmt: skip
     metrics = instantiate(eval_cfg.task)(eval_cfg)
-    assert set(metrics) == {"cifar/cntk/acc", "cifar/cnn_channels4/acc", "cifar/cnn_channels8/acc"}
+    assert set(metrics) == {f"cifar/{n.removesuffix('.json')}/acc" for n in ["cntk.json", *names]}
     md = (tmp_path / "table" / "table3.md").read_text()
     lines = [ln for ln in md.splitlines() if ln.startswith("| c")]
-    assert [ln.split(" | ")[0] for ln in lines] == ["| cntk", "| cnn_channels4", "| cnn_channels8"]
+    assert [ln.split(" | ")[0] for ln in lines] == ["| cntk", "| cnn_depth1_channels4",
+                                                    "| cnn_depth1_channels8"]  # fmt: skip
     cntk_row = json.loads((tmp_path / "table" / "table3.json").read_text())["rows"][0]
     assert cntk_row["paper"] == 43.9
     assert cntk_row["diff"] == pytest.approx(cntk_row["test_acc"] - 43.9, abs=0.011)
@@ -217,3 +224,15 @@ def test_damaged_record_is_set_aside_and_recomputed(tmp_path, cifar):
     rec.write_bytes(good[:30])
     _run(_cfg(tmp_path, cifar, "cntk"))
     assert rec.read_bytes() == good and len(list(rec.parent.glob("cntk.json.damaged-*"))) == 1
+
+
+def test_another_spec_or_copy_is_refused_not_overwritten(tmp_path, cifar, monkeypatch):
+    _run(_cfg(tmp_path, cifar, "cntk"))
+    rec = tmp_path / "records" / "cntk.json"
+    before = rec.read_bytes()
+    with pytest.raises(ValueError, match="another spec"):
+        _run(_cfg(tmp_path, cifar, "cntk", "task.ridges=[1.0]"))
+    monkeypatch.setattr(cell, "copy_hash", lambda dm: "0123456789abcdef")
+    with pytest.raises(ValueError, match="other images"):
+        _run(_cfg(tmp_path, cifar, "cntk"))
+    assert rec.read_bytes() == before

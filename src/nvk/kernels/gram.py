@@ -238,8 +238,8 @@ def gram(
                 if half and i == j:  # exact symmetry despite rounding (e.g. arccos near ρ = 1)
                     view = out[i : i + blk.shape[0], j : j + blk.shape[1]]
                     blk = torch.add(blk, blk.T, out=view).mul_(0.5)
-                if path is not None:
-                    _atomic_save(blk, path)
+                if path is not None:  # a view of `out` would save all of out's storage
+                    _atomic_save(blk.clone() if blk._base is not None else blk, path)
             if not (half and i == j) or path is not None:
                 out[i : i + blk.shape[0], j : j + blk.shape[1]] = blk
             if half and j != i:

@@ -16,7 +16,8 @@ def check_finite_matrix(K: torch.Tensor, what: str = "Gram matrix") -> None:
 
 def _cholesky_shifted(K: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tensor]:
     """`cholesky_ex(K + s·I)` without forming K + s·I: the same values, two N × N buffers."""
-    if K.requires_grad:  # autograd needs the out-of-place form
+    plain = not (K.requires_grad or K.is_inference() or 0 in K.stride())
+    if not plain:  # autograd, inference tensors, broadcast views: the out-of-place form
         return torch.linalg.cholesky_ex(
             K + s * torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
         )
@@ -46,7 +47,9 @@ def cholesky_jitter(
 
     Memory: K's diagonal is shifted in place for the factorization and restored bit for bit
     afterwards (a saved copy), so the peak is K plus L: two N × N buffers, as
-    `nvk.solvers.memory.check_gram_memory` budgets (forming K + s·I would need four).
+    `nvk.solvers.memory.check_gram_memory` budgets (forming K + s·I would need four). K must
+    be writable (not a read-only memory map); tensors that require grad, inference tensors and
+    broadcast views take the out-of-place form.
     """
     n = K.shape[-1]
     if K.shape[-2:] != (n, n):
@@ -58,6 +61,7 @@ def cholesky_jitter(
     scale = float(K.diagonal(dim1=-2, dim2=-1).abs().mean().clamp_min(1e-30))
     j = max(jitter, 1e-12 * scale)
     for _ in range(max_tries):
+        del L  # the failed factor: keep the peak at K plus one factor
         L, info = _cholesky_shifted(K, shift + j)
         if int(info.max()) == 0:
             log.warning(

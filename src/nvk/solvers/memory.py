@@ -37,20 +37,23 @@ def check_gram_memory(
     device: torch.device | str = "cpu",
     copies: float = 2.0,
     budget: int | None = None,
+    extra: int = 0,
 ) -> int:
     """Raise MemoryError, before anything is allocated, if an (n, m) Gram matrix (times
     `copies`) does not fit in `budget` (default: 90 % of what is available); the message gives
     the memory needed, the largest square size that fits (`data.subset=`) and `solver=falkon`,
-    which never forms the matrix (M centres: an n x M block at a time)."""
+    which never forms the matrix (M centres: an n x M block at a time). `extra`: bytes needed
+    beside it (e.g. a test-train matrix)."""
     m = n if m is None else m
-    need = gram_bytes(n, m, dtype, copies)
+    need = gram_bytes(n, m, dtype, copies) + extra
     have = int(0.9 * available_bytes(device)) if budget is None else budget
     if need > have:
         per = gram_bytes(1, 1, dtype, copies)
         fits = math.isqrt(max(have, 0) // per)
         raise MemoryError(
             f"a {n} x {m} {str(dtype).replace('torch.', '')} Gram matrix needs about "
-            f"{need / 2**30:.1f} GiB (x{copies:g} for the solve) but only {have / 2**30:.1f} GiB "
+            f"{need / 2**30:.1f} GiB (x{copies:g} for the solve{' + the rest' if extra else ''}) "
+            f"but only {have / 2**30:.1f} GiB "
             f"is available on {device}; nothing was computed. Use fewer points (at most about "
             f"data.subset={fits}), or a solver that never forms it: solver=falkon "
             "(e.g. solver=falkon solver.centers=10000; docs/largescale.md)"

@@ -80,7 +80,11 @@ def set_aside(path: str | os.PathLike, reason: str, then: str = "it will be reco
     k = 1
     while dest.exists():
         dest, k = path.with_name(f"{path.name}{DAMAGED}-{stamp}-{k}"), k + 1
-    os.replace(path, dest)
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:  # another job sharing the folder set it aside first
+        log.warning("damaged file %s (%s): already moved aside by another job", path, reason)
+        return dest
     log.warning("damaged file %s (%s): moved aside to %s; %s", path, reason, dest.name, then)
     return dest
 
@@ -106,7 +110,11 @@ def read_checked(
         value = load(path)
         if check is not None:
             check(value)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
+    except FileNotFoundError:
+        if not path.exists():  # removed or set aside by another job meanwhile: absent
+            return None
+        raise
+    except (PermissionError, IsADirectoryError):
         raise
     except Exception as e:  # a parse error of any reader (JSON, torch zip, numpy header, ...)
         reason = f"{type(e).__name__}: {e}"
@@ -123,13 +131,15 @@ def check_archive(path: str | os.PathLike) -> None:
     """DamagedFileError unless `path` is a complete zip archive whose members all match their
     CRC-32 (`torch.save` and Lightning checkpoints are such archives). Reads the file once and
     unpickles nothing, so a truncated file or a flipped bit is caught before anything loads."""
+    import struct
     import zipfile
+    import zlib
 
     try:
         with zipfile.ZipFile(path) as z:
             bad = z.testzip()
-    except zipfile.BadZipFile as e:
-        raise DamagedFileError(f"not a complete archive ({e})") from e
+    except (zipfile.BadZipFile, EOFError, struct.error, zlib.error, ValueError) as e:
+        raise DamagedFileError(f"not a complete archive ({type(e).__name__}: {e})") from e
     if bad is not None:
         raise DamagedFileError(f"checksum mismatch in member {bad!r}")
 

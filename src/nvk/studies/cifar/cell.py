@@ -17,6 +17,7 @@ widths), each recorded as its own row `<model>_<param><value>`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import logging
@@ -32,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nvk.kernels.gram import gram
 from nvk.solvers.krr import krr_fit
-from nvk.solvers.memory import check_gram_memory
+from nvk.solvers.memory import check_gram_memory, gram_bytes
 from nvk.solvers.targets import encode_targets
 from nvk.studies.cifar.records import (
     acc,
@@ -81,6 +82,22 @@ def _result(row: str, kind: str, spec: dict, best: dict, val_acc: float, correct
             "n_test": n, "test_ci95": wilson(correct, n)}  # fmt: skip
 
 
+def copy_hash(datamodule: Any) -> str:
+    """sha256 (16 hex digits) of the md5 values of the data set's files: which copy of
+    CIFAR-10 (the official archive and the shared rebuilt copy differ). Files, not tensors:
+    standardized pixels may differ in the last bit between machines."""
+    from torchvision.datasets.utils import calculate_md5
+
+    root = Path(datamodule.root)
+    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    md5 = [calculate_md5(str(f)) for f in sorted(folder.iterdir()) if f.is_file()]
+    return hashlib.sha256("|".join(md5).encode()).hexdigest()[:16]
+
+
+TRAINER_KEYS = ("max_epochs", "precision", "gradient_clip_val", "accumulate_grad_batches",
+                "deterministic")  # what changes a network row's result  # fmt: skip
+
+
 def row_task(
     cfg: DictConfig,
     *,
@@ -102,27 +119,36 @@ def row_task(
     datamodule.setup()
     data_spec = {k: _plain(cfg.data.get(k)) for k in ("subset", "val_size", "test_subset",
                                                      "standardize")}  # fmt: skip
+    dhash = copy_hash(datamodule)
     if str(cfg.model._target_).endswith("KernelModule"):
         if not ridges:
             raise ValueError("task.ridges is empty: give at least one relative ridge")
         spec = {"row": row, "kernel": _plain(cfg.kernel), "grid": grid, "ridges": list(ridges),
                 "dtype": dtype, "tile": tile, "data": data_spec, "targets": "centered"}  # fmt: skip
-        return _kernel_row(cfg, datamodule, spec, records_dir, gram_cache)
+        return _kernel_row(cfg, datamodule, spec, records_dir, gram_cache, dhash)
     n_test = len(datamodule.full_batch().y_test)
-    return _network_rows(cfg, grid, data_spec, row, records_dir, n_test)
+    data_spec["batch_size"] = _plain(cfg.data.get("batch_size"))
+    return _network_rows(cfg, grid, data_spec, row, records_dir, n_test, dhash)
 
 
 def _kernel_row(
-    cfg: DictConfig, datamodule: Any, spec: dict[str, Any], records_dir: str, cache: str | None
+    cfg: DictConfig,
+    datamodule: Any,
+    spec: dict[str, Any],
+    records_dir: str,
+    cache: str | None,
+    dhash: str,
 ) -> dict[str, float]:
     row = spec["row"]
-    done = done_record(records_dir, row, spec)
+    done = done_record(records_dir, row, spec, dhash)
     if done is not None:
         log.info("cifar: %s already done (test acc %.4f)", row, done["test_acc"])
         return {"cifar/val_acc": done["val_acc"], "cifar/test_acc": done["test_acc"]}
     data, info = datamodule.full_batch(), datamodule.info
-    # K(train, train) in float64 and its factor, plus a dtype copy: refuse now if they cannot fit
-    check_gram_memory(len(data.x_train), copies=2.5)
+    # K(train, train) in float64, its factor and a tile-dtype copy, then K(test, train) in
+    # float64 and the tile dtype: refuse now, before any kernel value, if they cannot fit
+    n_tr, n_te = len(data.x_train), max(len(data.x_val), len(data.x_test))
+    check_gram_memory(n_tr, copies=2.5, extra=gram_bytes(n_te, n_tr, torch.float64, 1.5))
     Y = encode_targets(data.y_train, task=info.task, num_classes=info.num_outputs,
                        encoding="centered")  # fmt: skip
     dt = getattr(torch, spec["dtype"])
@@ -140,6 +166,7 @@ def _kernel_row(
         if json.dumps(point, sort_keys=True) in finished:
             continue
         ts = time.perf_counter()
+        Ktt = Kvt = None  # the previous point's matrices, freed before the next are built
         Ktt, Kvt = grams(point, data.x_train, data.x_val)
         scale = float(Ktt.diagonal().mean())
         val = []
@@ -154,11 +181,13 @@ def _kernel_row(
     flat = [(v, p["point"], r) for p in points for v, r in zip(p["val_accs"], spec["ridges"])]
     best_val, point, rel = max(flat, key=lambda t: t[0])  # the first best: grid, then ridge order
     t1 = time.perf_counter()
+    Ktt = Kvt = None
     Ktt, Kte = grams(point, data.x_train, data.x_test)
     alpha = krr_fit(Ktt, Y, ridge=rel * float(Ktt.diagonal().mean())).alpha
     correct = int((Kte @ alpha).argmax(1).eq(data.y_test).sum())
     n = len(data.y_test)
     record = _result(row, "kernel", spec, {**point, "ridge": rel}, best_val, correct, n)
+    record["data_hash"] = dhash
     record["selection"] = [{"point": p["point"], "val_accs": p["val_accs"]} for p in points]
     seconds = {"selection": t1 - t0, "test": time.perf_counter() - t1}
     path = write_record(records_dir, record, _sidecar(t0, u0, seconds=seconds, points=points))
@@ -174,6 +203,7 @@ def _network_rows(
     model: str,
     records_dir: str,
     n_test: int,
+    dhash: str,
 ) -> dict[str, float]:
     from nvk.run import train
 
@@ -186,14 +216,16 @@ def _network_rows(
             for k, v in point.items():
                 run_cfg.model[k] = v
             run_cfg.paths.output_dir = str(Path(cfg.paths.output_dir) / row)
-        spec = {"row": row, "model": _plain(run_cfg.model), "trainer": _plain(run_cfg.trainer),
+        trainer = {k: _plain(run_cfg.trainer.get(k)) for k in TRAINER_KEYS}  # not its paths
+        spec = {"row": row, "model": _plain(run_cfg.model), "trainer": trainer,
                 "data": data_spec, "seed": _plain(cfg.get("seed"))}  # fmt: skip
-        done = done_record(records_dir, row, spec)
+        done = done_record(records_dir, row, spec, dhash)
         if done is None:
             t0, u0 = time.perf_counter(), _usage()
             m = train(run_cfg)
             correct = round(m["test/acc"] * n_test)
             done = _result(row, "network", spec, point, m["val/acc"], correct, n_test)
+            done["data_hash"] = dhash
             write_record(records_dir, done, _sidecar(t0, u0, run_dir=run_cfg.paths.output_dir))
             print(f"[nvk] cifar {row}: val_acc={done['val_acc']:.4f} "
                   f"test_acc={done['test_acc']:.4f}", flush=True)  # fmt: skip

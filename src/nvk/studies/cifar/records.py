@@ -7,8 +7,10 @@ Layout under `records_dir`:
     _partial/<row>.json   selection points finished so far (a killed job resumes from them)
     _runs/<row>.json      sidecar: seconds, CPU seconds, peak memory, host, git, packages
 
-A record counts as done only for the same spec (grid, ridges, dtype, data split); a damaged file
-is set aside and recomputed (`nvk.utils.io.read_checked`).
+A record counts as done for the same spec (grid, ridges, dtype, data split); one made with
+another spec or on other images (`data_hash`, outside the spec) is refused with a ValueError,
+never overwritten: use another records_dir. A damaged file is set aside and recomputed
+(`nvk.utils.io.read_checked`).
 """
 
 from __future__ import annotations
@@ -54,25 +56,49 @@ def paths(records_dir: str | Path, row: str) -> tuple[Path, Path, Path]:
 
 def _check(row: str):
     def check(rec: Any) -> None:
-        require_keys(rec, ("row", "spec_hash", "val_acc", "test_acc"), "CIFAR-10 record")
+        require_keys(rec, ("row", "kind", "spec_hash", "val_acc", "test_acc", "n_test",
+                           "test_ci95"), "CIFAR-10 record")  # fmt: skip
         if rec["row"] != row:
             raise DamagedFileError(f"record of row {rec['row']!r}, expected {row!r}")
 
     return check
 
 
-def done_record(records_dir: str | Path, row: str, spec: dict[str, Any]) -> dict[str, Any] | None:
-    """The finished record of `row` for this spec, or None (absent, damaged: set aside, or
-    made with another spec: then it is recomputed and overwritten, with a log line)."""
-    rec = read_checked(paths(records_dir, row)[0], check=_check(row))
-    return rec if rec is not None and rec["spec_hash"] == spec_hash(spec) else None
+def _refuse(path: Path, stored: Any, spec: dict[str, Any]) -> None:
+    if stored != spec_hash(spec):
+        raise ValueError(
+            f"{path} was made with another spec (hash {stored!r}, now {spec_hash(spec)!r}: "
+            "another grid, ridges, dtype or split); use another task.records_dir, or move that "
+            "file away to recompute"
+        )
+
+
+def done_record(
+    records_dir: str | Path, row: str, spec: dict[str, Any], data_hash: str | None = None
+) -> dict[str, Any] | None:
+    """The finished record of `row`, or None (absent, or damaged: set aside). ValueError if it
+    was made with another spec or on other images (records without `data_hash` predate it)."""
+    path = paths(records_dir, row)[0]
+    rec = read_checked(path, check=_check(row))
+    if rec is None:
+        return None
+    _refuse(path, rec["spec_hash"], spec)
+    if data_hash is not None and rec.get("data_hash", data_hash) != data_hash:
+        raise ValueError(
+            f"{path} was computed on other images (data hash {rec['data_hash']!r}, now "
+            f"{data_hash!r}: another copy of CIFAR-10?); use another task.records_dir"
+        )
+    return rec
 
 
 def load_partial(records_dir: str | Path, row: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Selection points finished for this spec (empty for another spec or a damaged file)."""
-    part = read_checked(paths(records_dir, row)[1], check=lambda d: require_keys(d, ("points",)))
-    if part is None or part.get("spec_hash") != spec_hash(spec):
+    """Selection points finished for this spec (none if absent or damaged; ValueError if made
+    with another spec)."""
+    path = paths(records_dir, row)[1]
+    part = read_checked(path, check=lambda d: require_keys(d, ("points", "spec_hash")))
+    if part is None:
         return []
+    _refuse(path, part["spec_hash"], spec)
     return list(part["points"])
 
 

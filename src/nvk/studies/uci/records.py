@@ -84,9 +84,6 @@ def existing_record(
     A damaged record or sidecar is set aside and None returned: the cell is recomputed."""
     path = record_path(records_dir, classifier, dataset)
     rec = read_checked(path, check=check_record(classifier, dataset))
-    side = sidecar_path(records_dir, classifier, dataset)
-    if side.is_file() and read_checked(side, check=_check_sidecar) is None:
-        return None  # the timings of a finished cell are lost: recompute them with the cell
     if rec is None:
         return None
     if rec.get("spec_hash") != spec_hash(spec):
@@ -100,6 +97,9 @@ def existing_record(
             f"{path} was computed on other data for {dataset!r} (hash {rec.get('data_hash')!r}, "
             f"now {data_hash!r}); use another records_dir for another copy of the collection"
         )
+    side = sidecar_path(records_dir, classifier, dataset)
+    if side.is_file() and read_checked(side, check=_check_sidecar) is None:
+        return None  # the timings of a finished cell are lost: recompute them with the cell
     return rec
 
 
