@@ -103,7 +103,9 @@ def test_killed_selection_resumes_and_finishes_identically(tmp_path, cifar, monk
     ref = tmp_path / "ref"
     _run(_cfg(ref, cifar, "cntk"))
     work = tmp_path / "work"
-    real, calls = cell.krr_fit, {"n": 0}
+    import nvk.solvers.krr as krr
+
+    real, calls = krr.krr_fit, {"n": 0}
 
     def dies(*a, **k):  # killed during the second grid point
         calls["n"] += 1
@@ -111,13 +113,13 @@ def test_killed_selection_resumes_and_finishes_identically(tmp_path, cifar, monk
             raise KeyboardInterrupt("killed")
         return real(*a, **k)
 
-    monkeypatch.setattr(cell, "krr_fit", dies)
+    monkeypatch.setattr(krr, "krr_fit", dies)
     with pytest.raises(KeyboardInterrupt):
         _run(_cfg(work, cifar, "cntk"))
     part = json.loads((work / "records" / "_partial" / "cntk.json").read_text())
     assert [p["point"] for p in part["points"]] == [{"depth": 1}]
     assert not (work / "records" / "cntk.json").exists()
-    monkeypatch.setattr(cell, "krr_fit", real)
+    monkeypatch.setattr(krr, "krr_fit", real)
     _run(_cfg(work, cifar, "cntk"))
     assert (work / "records" / "cntk.json").read_bytes() == (
         ref / "records" / "cntk.json"

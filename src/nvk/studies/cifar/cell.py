@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from nvk.kernels.gram import gram
-from nvk.solvers.krr import krr_fit
+from nvk.solvers.krr import krr_fit, select_ridge_val
 from nvk.solvers.memory import check_gram_memory, gram_bytes
 from nvk.solvers.targets import encode_targets
 from nvk.studies.cifar.records import (
@@ -44,6 +44,7 @@ from nvk.studies.cifar.records import (
     wilson,
     write_record,
 )
+from nvk.studies.common import plain
 from nvk.utils.provenance import git_state, package_versions
 
 log = logging.getLogger("nvk.studies")
@@ -53,10 +54,6 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of `grid` ({name: values}), in the grid's key order."""
     names = list(grid)
     return [dict(zip(names, v)) for v in itertools.product(*(list(grid[k]) for k in names))]
-
-
-def _plain(x: Any) -> Any:
-    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
 
 
 def _usage() -> dict[str, float]:
@@ -111,23 +108,23 @@ def row_task(
 ) -> dict[str, float]:
     """`task=cifar_row`: the row `row` (the model's name) on `cfg.data`, trying `grids[row]`;
     returns {cifar/val_acc, cifar/test_acc} of the (last) row written."""
-    grid = (_plain(grids) or {}).get(row) or {}
+    grid = (plain(grids) or {}).get(row) or {}
     unknown = [k for k in grid if k not in cfg.model and k not in (cfg.get("kernel") or {})]
     if unknown:
         raise ValueError(f"task.grids.{row} names {unknown}: not options of model={row}")
     datamodule = instantiate(cfg.data)
     datamodule.setup()
-    data_spec = {k: _plain(cfg.data.get(k)) for k in ("subset", "val_size", "test_subset",
+    data_spec = {k: plain(cfg.data.get(k)) for k in ("subset", "val_size", "test_subset",
                                                      "standardize")}  # fmt: skip
     dhash = copy_hash(datamodule)
     if str(cfg.model._target_).endswith("KernelModule"):
         if not ridges:
             raise ValueError("task.ridges is empty: give at least one relative ridge")
-        spec = {"row": row, "kernel": _plain(cfg.kernel), "grid": grid, "ridges": list(ridges),
+        spec = {"row": row, "kernel": plain(cfg.kernel), "grid": grid, "ridges": list(ridges),
                 "dtype": dtype, "tile": tile, "data": data_spec, "targets": "centered"}  # fmt: skip
         return _kernel_row(cfg, datamodule, spec, records_dir, gram_cache, dhash)
     n_test = len(datamodule.full_batch().y_test)
-    data_spec["batch_size"] = _plain(cfg.data.get("batch_size"))
+    data_spec["batch_size"] = plain(cfg.data.get("batch_size"))
     return _network_rows(cfg, grid, data_spec, row, records_dir, n_test, dhash)
 
 
@@ -156,6 +153,9 @@ def _kernel_row(
     points = load_partial(records_dir, row, spec)
     finished = {json.dumps(p["point"], sort_keys=True) for p in points}
 
+    def val_accuracy(pred: torch.Tensor) -> float:
+        return acc(pred.argmax(1).eq(data.y_val).double().mean())
+
     def grams(point: dict[str, Any], *xs: torch.Tensor) -> list[torch.Tensor]:
         kern = instantiate(cfg.kernel, **point)
         kw = {"tile": spec["tile"], "dtype": dt, "cache_dir": cache, "progress": True}
@@ -169,10 +169,8 @@ def _kernel_row(
         Ktt = Kvt = None  # the previous point's matrices, freed before the next are built
         Ktt, Kvt = grams(point, data.x_train, data.x_val)
         scale = float(Ktt.diagonal().mean())
-        val = []
-        for r in spec["ridges"]:
-            alpha = krr_fit(Ktt, Y, ridge=r * scale).alpha
-            val.append(acc((Kvt @ alpha).argmax(1).eq(data.y_val).double().mean()))
+        lams = [r * scale for r in spec["ridges"]]
+        _, val = select_ridge_val(Ktt, Y, Kvt, val_accuracy, lams)
         points.append({"point": point, "val_accs": val, "seconds": time.perf_counter() - ts})
         save_partial(records_dir, row, spec, points)
         log.info("cifar: %s %s val acc by ridge %s", row, point, val)
@@ -216,9 +214,9 @@ def _network_rows(
             for k, v in point.items():
                 run_cfg.model[k] = v
             run_cfg.paths.output_dir = str(Path(cfg.paths.output_dir) / row)
-        trainer = {k: _plain(run_cfg.trainer.get(k)) for k in TRAINER_KEYS}  # not its paths
-        spec = {"row": row, "model": _plain(run_cfg.model), "trainer": trainer,
-                "data": data_spec, "seed": _plain(cfg.get("seed"))}  # fmt: skip
+        trainer = {k: plain(run_cfg.trainer.get(k)) for k in TRAINER_KEYS}  # not its paths
+        spec = {"row": row, "model": plain(run_cfg.model), "trainer": trainer,
+                "data": data_spec, "seed": plain(cfg.get("seed"))}  # fmt: skip
         done = done_record(records_dir, row, spec, dhash)
         if done is None:
             t0, u0 = time.perf_counter(), _usage()

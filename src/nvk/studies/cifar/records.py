@@ -15,26 +15,22 @@ never overwritten: use another records_dir. A damaged file is set aside and reco
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from nvk.studies import common
 from nvk.utils.io import DamagedFileError, atomic_write_json, read_checked, require_keys
 
 RECORD_VERSION = 1
 PARTIAL, RUNS = "_partial", "_runs"
-DIGITS = 12
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
-    blob = json.dumps({"version": RECORD_VERSION, "spec": spec}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return common.spec_hash(spec, RECORD_VERSION)
 
 
-def acc(x: float) -> float:
-    return round(float(x), DIGITS)
+acc = common.rounded
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:

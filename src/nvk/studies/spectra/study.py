@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from nvk.data.normalize import normalize
 from nvk.data.uci import load_uci
@@ -48,6 +48,7 @@ from nvk.spectral import (
     uniform_disk,
     uniform_sphere,
 )
+from nvk.studies.common import plain
 from nvk.utils.io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -57,10 +58,6 @@ from nvk.utils.io import (
 )
 
 log = logging.getLogger("nvk")
-
-
-def _plain(x: Any) -> Any:
-    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
 
 
 def _cached(out: Path, name: str, params: dict, fn: Callable[[], dict]) -> dict:
@@ -267,7 +264,7 @@ def _log_wandb(metrics: dict[str, float], figures: list[Path], out: Path, cfg: D
     import wandb
 
     run = wandb.init(project="nvk", job_type="spectra", name=str(cfg.get("task_name", "spectra")),
-                     dir=str(out), config=_plain(cfg.task), reinit="finish_previous")  # fmt: skip
+                     dir=str(out), config=plain(cfg.task), reinit="finish_previous")  # fmt: skip
     try:
         run.log({**metrics, **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figures}})
     finally:
@@ -289,7 +286,7 @@ def run(
     from nvk.run import write_run_records  # the entry-point layer's record writer
     from nvk.studies.spectra.figures import draw_all
 
-    sphere, fits, gram, disk, ntk = (_plain(v) for v in (sphere, fits, gram, disk, ntk))
+    sphere, fits, gram, disk, ntk = (plain(v) for v in (sphere, fits, gram, disk, ntk))
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_run_records(cfg, out)

@@ -20,22 +20,19 @@ cell is recomputed; the table step skips it with a warning (it cannot recompute)
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
+from nvk.studies import common
 from nvk.utils.io import DamagedFileError, atomic_write_json, read_checked, require_keys
 
 RECORD_VERSION = 1
-DIGITS = 12  # accuracies are ratios of small integers; 12 decimals are exact enough to compare
 RUNS = "_runs"
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
     """sha256 (16 hex digits) of a classifier spec with the record version."""
-    blob = json.dumps({"version": RECORD_VERSION, "spec": spec}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return common.spec_hash(spec, RECORD_VERSION)
 
 
 def record_path(records_dir: str | Path, classifier: str, dataset: str) -> Path:
@@ -46,9 +43,7 @@ def sidecar_path(records_dir: str | Path, classifier: str, dataset: str) -> Path
     return Path(records_dir) / RUNS / classifier / f"{dataset}.json"
 
 
-def acc(x: float) -> float:
-    """The fixed rounding of every stored accuracy."""
-    return round(float(x), DIGITS)
+acc = common.rounded  # the fixed rounding of every stored accuracy
 
 
 RECORD_KEYS = ("classifier", "dataset", "spec_hash", "test_acc")  # what resume and tables read

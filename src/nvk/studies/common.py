@@ -1,0 +1,27 @@
+"""Helpers every study's records share: plain config values, spec hashes, fixed rounding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import OmegaConf
+
+DIGITS = 12  # stored accuracies: ratios of small integers, exact enough to compare at 12 places
+
+
+def plain(x: Any) -> Any:
+    """An OmegaConf container as plain (resolved) dicts and lists; anything else as it is."""
+    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
+
+
+def spec_hash(spec: dict[str, Any], version: int) -> str:
+    """sha256 (16 hex digits) of a record's spec and its format version (sorted keys)."""
+    blob = json.dumps({"version": version, "spec": spec}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def rounded(x: float) -> float:
+    """The fixed rounding of every stored accuracy (`DIGITS` decimals)."""
+    return round(float(x), DIGITS)
