@@ -34,8 +34,12 @@ def documented_commands() -> list[tuple[str, str]]:
 
 
 def first_value(override: str) -> str:
-    """`key=a,b,c` (a sweep) -> `key=a`; lists `[a,b]` and quoted values are left whole."""
+    """`key=a,b,c` (a sweep) -> `key=a`, `key=range(a,b)` -> `key=a`; lists `[a,b]` and quoted
+    values are left whole."""
     key, sep, value = override.partition("=")
+    sweep = re.fullmatch(r"range\((-?\d+),.*\)", value)
+    if sweep:
+        return f"{key}={sweep.group(1)}"
     if not sep or value.startswith(("[", "{", "'", '"')):
         return override
     depth, cut = 0, len(value)
