@@ -156,6 +156,16 @@ def read_cifar10(
     return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, np.int64)
 
 
+def standardize_channels(
+    train: torch.Tensor, *others: torch.Tensor
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Images (N, C, H, W) standardized per channel with the mean and std of `train`:
+    ([train, *others], mean, std), mean/std (1, C, 1, 1)."""
+    mean = train.mean(dim=(0, 2, 3), keepdim=True)
+    std = train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
+    return [(a - mean) / std for a in (train, *others)], mean, std
+
+
 class CIFAR10DataModule(NVKDataModule):
     """CIFAR-10 images (N, 3, 32, 32), 10 classes; see the module docstring for the split."""
 
@@ -223,9 +233,7 @@ class CIFAR10DataModule(NVKDataModule):
             f32(xt[:n_test]),
         )
         if self.standardize:
-            self.mean = x_tr.mean(dim=(0, 2, 3), keepdim=True)
-            self.std = x_tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
-            x_tr, x_va, x_te = ((a - self.mean) / self.std for a in (x_tr, x_va, x_te))
+            (x_tr, x_va, x_te), self.mean, self.std = standardize_channels(x_tr, x_va, x_te)
         if self.flatten:
             x_tr, x_va, x_te = (a.reshape(len(a), -1) for a in (x_tr, x_va, x_te))
         t = torch.from_numpy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -20,6 +21,15 @@ def spec_hash(spec: dict[str, Any], version: int) -> str:
     """sha256 (16 hex digits) of a record's spec and its format version (sorted keys)."""
     blob = json.dumps({"version": version, "spec": spec}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    """Length of the union of (start, end) intervals: a study's wall time from its cells'."""
+    total, covered = 0.0, float("-inf")  # by start; count only what lies past `covered`
+    for a, b in sorted(intervals):
+        total += max(0.0, b - max(a, covered))
+        covered = max(covered, b)
+    return total
 
 
 def rounded(x: float) -> float:

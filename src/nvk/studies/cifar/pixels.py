@@ -23,7 +23,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from nvk.data.cifar10 import locate_cifar10, read_cifar10
+from nvk.data.cifar10 import locate_cifar10, read_cifar10, standardize_channels
 from nvk.kernels.gram import gram
 from nvk.solvers.krr import krr_fit
 from nvk.solvers.targets import encode_targets
@@ -58,11 +58,9 @@ def match_quality(images: np.ndarray, target: float, qualities=range(30, 100, 5)
 
 
 def _standardize(train: np.ndarray, *others: np.ndarray) -> list[torch.Tensor]:
-    """Scale to [0, 1], then per-channel mean/std of `train` (as data=cifar10 does)."""
+    """Scale to [0, 1], then per-channel mean/std of `train`, as data=cifar10 does."""
     t = [torch.from_numpy(a.astype(np.float32) / 255.0) for a in (train, *others)]
-    mean = t[0].mean(dim=(0, 2, 3), keepdim=True)
-    std = t[0].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
-    return [(a - mean) / std for a in t]
+    return standardize_channels(*t)[0]
 
 
 def accuracy_pair(

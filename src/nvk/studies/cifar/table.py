@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nvk.studies.cifar.records import load_records
+from nvk.studies.common import union_seconds
 from nvk.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger("nvk.studies")
@@ -43,11 +44,7 @@ def _interval(side: dict[str, Any]) -> tuple[float, float] | None:
 
 def wall_hours(sidecars: list[dict[str, Any]]) -> float:
     """Hours covered by the union of the rows' running intervals."""
-    total, covered = 0.0, float("-inf")
-    for a, b in sorted(filter(None, map(_interval, sidecars))):
-        total += max(0.0, b - max(a, covered))
-        covered = max(covered, b)
-    return total / 3600
+    return union_seconds(filter(None, map(_interval, sidecars))) / 3600
 
 
 def rows(records: dict[str, dict[str, Any]], paper: dict[str, float]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nvk.studies.common import union_seconds
 from nvk.studies.uci.records import RUNS, load_records, sidecar_path
 from nvk.utils.io import read_checked
 
@@ -50,11 +51,7 @@ def cell_costs(records: dict[tuple[str, str], dict[str, Any]], records_dir: str 
 
 def wall_seconds(cells: pd.DataFrame) -> float:
     """Length of the union of the cells' running intervals."""
-    total, covered = 0.0, -np.inf  # intervals by start; count only what lies past `covered`
-    for a, b in sorted(zip(cells.end - cells.seconds, cells.end)):
-        total += max(0.0, b - max(a, covered))
-        covered = max(covered, b)
-    return total
+    return union_seconds(zip(cells.end - cells.seconds, cells.end))
 
 
 def _loglog(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
