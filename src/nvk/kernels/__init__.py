@@ -11,6 +11,8 @@
 | `gram`                | tiled, float64, optionally disk-cached and resumable Gram  |
 | `gram_part`, `assemble_gram` | Gram blocks as independent jobs → one memory-mapped .npy |
 | `cntk`, `cexp`        | convolutional NTK and C-Exp on images (…, N, C, H, W)     |
+| `kernel_entry`, `KERNELS` | one `KernelEntry` per kernel: pure function, input kind, KeOps |
+|                       | twin, GPyTorch class, zonal profile, Gram hints (`registry`) |
 """
 
 from nvk.kernels.conv import cexp, cntk, cntk_from_arch
@@ -25,10 +27,23 @@ from nvk.kernels.exponential import (
 )
 from nvk.kernels.fc import fc_kernel_grid, fc_nngp, fc_nngp_from_arch, fc_ntk, fc_ntk_from_arch
 from nvk.kernels.gram import assemble_gram, bind_image_shape, gram, gram_part, kernel_key
+from nvk.kernels.registry import (
+    KERNELS,
+    GramHints,
+    KernelEntry,
+    UnknownKernelError,
+    find_entry,
+    kernel_entry,
+    register_kernel,
+)
 from nvk.kernels.zonal import PROFILES, zonal_profile
 
 __all__ = [
+    "KERNELS",
     "PROFILES",
+    "GramHints",
+    "KernelEntry",
+    "UnknownKernelError",
     "assemble_gram",
     "bind_image_shape",
     "cexp",
@@ -41,6 +56,7 @@ __all__ = [
     "fc_nngp_from_arch",
     "fc_ntk",
     "fc_ntk_from_arch",
+    "find_entry",
     "gamma_exponential",
     "gaussian",
     "gram",
@@ -48,8 +64,10 @@ __all__ = [
     "h_gamma_exponential",
     "h_gaussian",
     "h_laplace",
+    "kernel_entry",
     "kernel_key",
     "laplace",
     "monte_carlo_kernel",
+    "register_kernel",
     "zonal_profile",
 ]

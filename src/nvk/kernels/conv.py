@@ -409,7 +409,3 @@ def cntk_from_arch(spec: ConvSpec, **kwargs) -> Callable[..., Tensor]:
     return functools.partial(
         cntk, depth=spec.depth, sigma_w=spec.sigma_w, readout=spec.kernel_readout, **kwargs
     )
-
-
-for _k in (cntk, cexp):
-    _k.image_kernel = True  # type: ignore[attr-defined]  # gram/KernelModule bind image_shape

@@ -122,10 +122,3 @@ def h_gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0)
     c = check_positive(c, name="h_gaussian", what="c")
     x2 = check_pair(x1, x2, name="h_gaussian")
     return _homogeneous(x1, x2, c, 2.0)
-
-
-# Mirroring a symmetric Gram matrix's upper triangle costs about as much as computing these
-# kernels, so `gram` computes all blocks for them (see `gram(mirror=...)`).
-for _k in (gamma_exponential, laplace, gaussian, h_gamma_exponential, h_laplace, h_gaussian):
-    _k.gram_mirror = False  # type: ignore[attr-defined]
-    _k.gram_single_buffer = True  # type: ignore[attr-defined]  (in place in the output)

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from nvk.kernels.registry import gram_hints, input_kind
 from nvk.utils.io import DamagedFileError, load_torch_checked, read_checked, require_keys
 
 CACHE_VERSION = 1  # bump when a kernel formula changes, to invalidate old caches
@@ -115,19 +116,18 @@ Kernel = Callable[..., Tensor]
 
 
 def bind_image_shape(kernel: Kernel, shape: tuple[int, ...]) -> Kernel:
-    """For image kernels (attribute `image_kernel`, e.g. `cntk`, `cexp`) without a bound
-    `image_shape`: `partial(kernel, image_shape=shape)` when `shape` is (C, H, W), so they can
-    read the flattened rows `gram` and the solvers pass; any other kernel is returned as is."""
-    func = kernel.func if isinstance(kernel, functools.partial) else kernel
+    """For image kernels (registry entry with `inputs == "images"`, e.g. `cntk`, `cexp`) without
+    a bound `image_shape`: `partial(kernel, image_shape=shape)` when `shape` is (C, H, W), so
+    they can read the flattened rows `gram` and the solvers pass; any other kernel is returned
+    as is."""
     bound = kernel.keywords.get("image_shape") if isinstance(kernel, functools.partial) else None
-    if getattr(func, "image_kernel", False) and bound is None and len(shape) == 3:
+    if input_kind(kernel) == "images" and bound is None and len(shape) == 3:
         return functools.partial(kernel, image_shape=tuple(int(s) for s in shape))
     return kernel
 
 
 def _mirror(kernel: Kernel, mirror: bool | None) -> bool:
-    func = kernel.func if isinstance(kernel, functools.partial) else kernel
-    return bool(getattr(func, "gram_mirror", True)) if mirror is None else mirror
+    return gram_hints(kernel).mirror if mirror is None else mirror
 
 
 def _cache_folder(
@@ -193,21 +193,21 @@ def gram(
         key: overrides the kernel part of the cache key (for callables without a stable name).
         progress: show a tqdm progress bar over blocks.
         mirror: for X2=None, compute the upper block triangle only, symmetrize the diagonal
-            blocks and mirror (an exactly symmetric result). None: the kernel's `gram_mirror`
-            attribute, else True. Cheap kernels (the exponential family) set it False since a
+            blocks and mirror (an exactly symmetric result). None: the kernel's registry
+            entry decides (`nvk.kernels.registry.GramHints.mirror`; True for a callable nvk
+            does not know). Cheap kernels (the exponential family) say False since a
             transposed copy costs about as much as computing them: all blocks are computed
             then (symmetric up to rounding; diagonal blocks still see the same tensor twice).
-            Kernels with `gram_single_buffer = True` (they work in place in their output) are
-            computed as one block on the CPU when no cache is used.
+            Kernels whose entry has `GramHints.single_buffer` (they work in place in their
+            output) are computed as one block on the CPU when no cache is used.
     """
     if tile < 1:
         raise ValueError(f"gram: tile must be >= 1, got {tile}")
     sym = X2 is None
     kernel = bind_image_shape(kernel, tuple(X1.shape[1:]))
     dev = torch.device(device) if device is not None else X1.device
-    func = kernel.func if isinstance(kernel, functools.partial) else kernel
     mirror = _mirror(kernel, mirror)
-    if getattr(func, "gram_single_buffer", False) and cache_dir is None and dev.type == "cpu":
+    if gram_hints(kernel).single_buffer and cache_dir is None and dev.type == "cpu":
         # the kernel needs no buffer beyond its (N, M) output: one block is the fastest and
         # uses no more memory than the result itself
         tile = max(tile, len(X1), len(X1) if X2 is None else len(X2))

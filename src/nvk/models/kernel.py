@@ -32,16 +32,25 @@ Kernel = Callable[..., Tensor]
 
 
 class TiledKernel:
-    """What solvers call: `gram(pure_kernel, a, b)` in tiles on `device`, float64.
+    """What solvers call: kernel values k(a (n, …), b (m, …)) → (n, m), float64 on `device`,
+    computed as `gram(formula, a, b)` in tiles of edge `tile`.
 
-    `pure_kernel` stays reachable for solvers that need the formula itself (GP wrappers).
+    It implements `nvk.solvers.base.HasFormula`: solvers that evaluate the kernel themselves
+    (GPyTorch wrappers, FALKON's own tiles) take `formula` through
+    `nvk.solvers.base.kernel_formula`, never by unwrapping.
+
+    Attributes:
+        formula: the configured pure function (a `functools.partial` from conf/kernel/*.yaml,
+            `image_shape` bound for image kernels); `nvk.kernels.kernel_entry(formula)` gives
+            its registry entry when it is an nvk kernel.
+        tile: Gram tile edge. device: where blocks are computed and the result lives.
     """
 
-    def __init__(self, pure_kernel: Kernel, tile: int, device: torch.device) -> None:
-        self.pure_kernel, self.tile, self.device = pure_kernel, tile, device
+    def __init__(self, formula: Kernel, tile: int, device: torch.device) -> None:
+        self.formula, self.tile, self.device = formula, tile, device
 
     def __call__(self, a: Tensor, b: Tensor) -> Tensor:  # (n, …), (m, …) -> (n, m)
-        return gram(self.pure_kernel, a, b, tile=self.tile, device=self.device).to(self.device)
+        return gram(self.formula, a, b, tile=self.tile, device=self.device).to(self.device)
 
 
 class KernelModule(EvalMixin, L.LightningModule):

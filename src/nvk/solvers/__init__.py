@@ -1,6 +1,6 @@
 """Solvers on kernel values (Gram matrices or kernel callables) + small option dataclasses."""
 
-from nvk.solvers.base import Solver
+from nvk.solvers.base import HasFormula, KernelValues, Solver, kernel_formula
 from nvk.solvers.falkon import (
     FalkonFit,
     FalkonOptions,
@@ -35,11 +35,13 @@ __all__ = [
     "FalkonSolver",
     "GPOptions",
     "GPSolver",
+    "HasFormula",
     "KRRFit",
     "KRROptions",
     "KRRSolver",
     "KernelGDOptions",
     "KernelGDSolver",
+    "KernelValues",
     "SVCOptions",
     "SVCSolver",
     "Solver",
@@ -49,6 +51,7 @@ __all__ = [
     "falkon_fit",
     "falkon_predict",
     "gcv_scores",
+    "kernel_formula",
     "kernel_gd_closed_form",
     "kernel_gd_iterate",
     "krr_fit",

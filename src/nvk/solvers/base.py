@@ -1,14 +1,19 @@
 """The solver interface kernel models use: fit on kernel values, predict scores, save state.
 
-A solver never sees a kernel's name: it gets a callable k(a (n, D), b (m, D)) -> (n, m)
-(float64 by default) and the training data. `predict` returns scores (M, C) for
-classification (argmax = class) or predictions (M, T) for regression. `state_dict` holds only
-tensors, so the state travels inside a Lightning checkpoint and reloads with `weights_only`.
+A solver never sees a kernel's name: it gets kernel values, a callable k(a (n, D), b (m, D))
+-> (n, m) (float64 by default; `KernelValues`), and the training data. Solvers that evaluate
+the kernel themselves (GPyTorch's `gp`, FALKON's own tiles) take its pointwise formula from
+`kernel_formula`: the `formula` a wrapper declares (`HasFormula`, e.g. a kernel model's
+`nvk.models.kernel.TiledKernel`), else the callable itself; they never unwrap anything else.
+`predict` returns scores (M, C) for classification (argmax = class) or predictions (M, T) for
+regression. `state_dict` holds only tensors, so the state travels inside a Lightning checkpoint
+and reloads with `weights_only`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -16,6 +21,32 @@ from torch import Tensor
 from nvk.data.base import DataInfo
 
 Kernel = Callable[[Tensor, Tensor], Tensor]
+
+
+@runtime_checkable
+class KernelValues(Protocol):
+    """What every solver receives: k(a (n, …), b (m, …)) → (n, m) kernel values."""
+
+    def __call__(self, a: Tensor, b: Tensor, /) -> Tensor: ...
+
+
+@runtime_checkable
+class HasFormula(KernelValues, Protocol):
+    """Kernel values that also expose their pointwise formula, for solvers that wrap the kernel
+    themselves (GPyTorch, KeOps, their own tiling).
+
+    `formula` is the configured pure function k(x1 (…, N, D), x2 (…, M, D)) → (…, N, M),
+    e.g. `partial(laplace, c=0.5)` (a registered one has a `nvk.kernels.registry.KernelEntry`:
+    `kernel_entry(formula)`); calling the wrapper and calling `formula` on flattened float64
+    rows give the same values up to rounding (the wrapper may tile, cast or move them)."""
+
+    formula: Callable[..., Tensor]
+
+
+def kernel_formula(kernel: Kernel) -> Callable[..., Tensor]:
+    """The pointwise formula behind `kernel`: its declared `formula` (`HasFormula`), or `kernel`
+    itself (a plain callable of kernel values is its own formula)."""
+    return kernel.formula if isinstance(kernel, HasFormula) else kernel
 
 
 class Solver:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nvk.solvers.base import Solver
+from nvk.solvers.base import Solver, kernel_formula
 from nvk.solvers.knm import KnM, rank_rows, resolve_devices, sample_centers
 from nvk.solvers.linalg import cholesky_jitter
 from nvk.solvers.targets import encode_targets, squared_loss
@@ -209,12 +209,6 @@ def conjugate_gradient(
     return x, it, rel
 
 
-def _pure(kernel: Kernel) -> Kernel:
-    """The formula itself when given a model's tiled float64 wrapper (`TiledKernel`): FALKON
-    already works in (block, M) tiles, on the data's device, in `options.dtype`."""
-    return getattr(kernel, "pure_kernel", kernel)
-
-
 class FalkonSolver(Solver):
     """`solver=falkon`: FALKON on encoded targets (one-hot / centered for classification);
     the n x n Gram matrix is never formed. `<split>/loss` is the squared loss. With
@@ -239,7 +233,9 @@ class FalkonSolver(Solver):
         if self.options.distributed:
             rows = rank_rows(len(X))
             X, Y = X[rows], Y[rows]
-        fit = falkon_fit(_pure(kernel), X, Y, self.options)
+        # FALKON works in (block, M) tiles itself, on the data's device, in options.dtype: it
+        # takes the formula rather than a model's tiled float64 wrapper (`kernel_formula`)
+        fit = falkon_fit(kernel_formula(kernel), X, Y, self.options)
         self.centers, self.alpha = fit.centers, fit.alpha
         self.fit_ = fit
         self.iterations_, self.residual_ = fit.iterations, fit.residual
@@ -248,7 +244,8 @@ class FalkonSolver(Solver):
         self._require_fitted()
         assert self.centers is not None and self.alpha is not None
         fit = FalkonFit(self.centers, self.alpha, 0, 0.0)
-        return falkon_predict(_pure(kernel), x.to(self.centers.device), fit, self.options.block)
+        formula = kernel_formula(kernel)
+        return falkon_predict(formula, x.to(self.centers.device), fit, self.options.block)
 
     def loss(self, scores, y, info) -> float:
         return squared_loss(scores, y, task=info.task, num_classes=info.num_outputs,

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from nvk.data.base import DataInfo
-from nvk.solvers.base import Kernel, Solver, flat64
+from nvk.solvers.base import Kernel, Solver, flat64, kernel_formula
 from nvk.solvers.targets import encode_targets, squared_loss
 
 
@@ -76,10 +76,9 @@ class GPSolver(Solver):
         from nvk.kernels.gpytorch import from_pure
 
         assert self.x_train is not None and self.y_train is not None
-        pure = getattr(kernel, "pure_kernel", kernel)
         T = self.y_train.shape[0]
         batch = torch.Size([T])
-        base = from_pure(pure, batch_shape=batch)
+        base = from_pure(kernel_formula(kernel), batch_shape=batch)
         covar = gpytorch.kernels.ScaleKernel(base, batch_shape=batch)
         lik = gpytorch.likelihoods.GaussianLikelihood(batch_shape=batch)
         X = self.x_train.expand(T, *self.x_train.shape)
