@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from nvk.data.uci import load_uci
 from nvk.kernels import fc_ntk, gram, h_laplace
 from nvk.solvers.svc import SVCOptions, svc_fit
 
 ROOT = Path(__file__).resolve().parents[1]
-C_GRID = [10.0**e for e in range(-2, 5)]
+C_GRID = list(OmegaConf.load(ROOT / "conf" / "uci_classifier" / "base" / "kernel_svc.yaml").C)
 KERNELS = {  # name: (kernel of one setting, number of kernel settings in the grid, scale)
     "ntk_L5": (functools.partial(fc_ntk, depth=5, sigma_w=1.0), 15, "dim"),
     "h_laplace": (functools.partial(h_laplace, c=1.5), 10, None),

@@ -4,27 +4,45 @@ per-pair recursion, SVC on nvk Grams = scikit-learn's own kernel SVC, the MLP es
 from __future__ import annotations
 
 import functools
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 
 from nvk.data.uci import load_uci
-from nvk.kernels import fc_ntk
-from nvk.studies.uci.classifiers import KernelSVC, MLPEstimator, expand_grid
-from tests.conftest import CONF
+from nvk.kernels import fc_nngp, fc_ntk, laplace
+from nvk.kernels.gram import kernel_key
+from nvk.studies.uci.classifiers import KernelSVC, MLPEstimator, bound_kernel, expand_grid
+from nvk.studies.uci.records import spec_hash
+from tests.conftest import CONF, ROOT
 from tests.data.uci_fixture import random_uci_dataset
 
 CLASSIFIERS = sorted(p.stem for p in (CONF / "uci_classifier").glob("*.yaml"))
+KERNEL_ROWS = [n for n in CLASSIFIERS if n not in ("mlp", "random_forest")]
+RECORDS = ROOT / "results" / "uci_table1" / "records"  # the committed full run
+
+
+def classifier_config(name: str) -> DictConfig:
+    """conf/uci_classifier/<name>.yaml as the sweep composes it (experiment=uci_table1: the
+    row's defaults list brings the kernel from conf/kernel/ and the shared SVC part)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides=["experiment=uci_table1", f"uci_classifier={name}"])
+    node = cfg.uci_classifier
+    OmegaConf.set_struct(node, False)  # tests set keys the file lacks (device)
+    return node
 
 
 def load_classifier(name: str, **overrides):
-    cfg = OmegaConf.load(CONF / "uci_classifier" / f"{name}.yaml")
+    cfg = classifier_config(name)
     for k, v in overrides.items():
         cfg[k] = v
     return instantiate(cfg, _convert_="all")
@@ -57,6 +75,61 @@ def test_every_classifier_config_builds(name):
     if isinstance(clf, KernelSVC):
         assert [10.0**e for e in range(-2, 5)] == clf.C
         assert [s["C"] for s in clf.settings()[:7]] == clf.C  # C innermost
+
+
+@pytest.mark.parametrize("name", KERNEL_ROWS)
+def test_kernel_rows_take_conf_kernel_and_the_shared_svc_part(name):
+    """Each kernel row names its kernel in conf/kernel/ and takes C and max_iter from
+    conf/uci_classifier/base/kernel_svc.yaml, the one place the C grid is written."""
+    raw = OmegaConf.load(CONF / "uci_classifier" / f"{name}.yaml")
+    assert "base/kernel_svc@_here_" in raw.defaults
+    kernels = [next(iter(d.values())) for d in raw.defaults
+               if isinstance(d, DictConfig) and "/kernel@kernel" in d]  # fmt: skip
+    assert len(kernels) == 1 and (CONF / "kernel" / f"{kernels[0]}.yaml").is_file()
+    assert not {"_target_", "C", "max_iter"} & set(raw)  # nothing the shared part says
+    assert "_target_" not in raw.get("kernel", {})  # only what differs from conf/kernel
+    shared = OmegaConf.load(CONF / "uci_classifier" / "base" / "kernel_svc.yaml")
+    cfg = classifier_config(name)
+    assert cfg.C == shared.C and cfg.max_iter == shared.max_iter
+    assert cfg.kernel._target_ == OmegaConf.load(CONF / "kernel" / f"{kernels[0]}.yaml")._target_
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_specs_match_the_committed_records(name):
+    """The composed rows have the specs of results/uci_table1/records (and the iteration cap of
+    those with capped fits), so a rerun of the sweep finds every committed cell done."""
+    if not (RECORDS / name).is_dir():
+        pytest.skip(f"no committed records for {name} in {RECORDS}")
+    clf = load_classifier(name)
+    want = spec_hash(clf.spec())
+    records = [json.loads(p.read_text()) for p in sorted((RECORDS / name).glob("*.json"))]
+    assert records
+    assert {r["spec_hash"] for r in records} == {want}, "a rerun would refuse these records"
+    assert all(r["spec"] == clf.spec() for r in records)
+    for r in records:
+        if r.get("capped_fits"):
+            assert r["max_iter"] == clf.max_iter, r["dataset"]
+
+
+def test_bound_kernel_drops_only_keywords_no_call_uses():
+    grid = expand_grid([{"depth": [1], "frozen_layers": [0]}, {"depth": [2], "frozen_layers": [1]}])
+    k = functools.partial(fc_ntk, depth=3, bias=0.0, bias_init=None, sigma_w=1.0, frozen_layers=0)
+    assert bound_kernel(k, grid).keywords == {"bias": 0.0, "sigma_w": 1.0}
+    partly = expand_grid([{"depth": [1], "frozen_layers": [0]}, {"depth": [2]}])
+    kept = bound_kernel(k, partly).keywords  # frozen_layers is used by the second block
+    assert kept == {"bias": 0.0, "sigma_w": 1.0, "frozen_layers": 0}
+    assert bound_kernel(functools.partial(laplace, c=1.0), [{"c": 0.3}]).keywords == {}
+    assert bound_kernel(laplace, [{"c": 0.3}]) is laplace
+    no_grid = {kw: v for kw, v in k.keywords.items() if kw != "bias_init"}  # only None goes
+    assert bound_kernel(k, [{}]).keywords == no_grid
+    x = torch.randn(6, 3, dtype=torch.float64)
+    for s in grid:  # the same kernel for every setting
+        torch.testing.assert_close(functools.partial(bound_kernel(k, grid), **s)(x), fc_ntk(
+            x, bias=0.0, sigma_w=1.0, **s), rtol=0, atol=0)  # fmt: skip
+    key = kernel_key(
+        bound_kernel(functools.partial(fc_nngp, sigma_w=1.0, frozen_layers=None), [{}])
+    )
+    assert key == kernel_key(functools.partial(fc_nngp, sigma_w=1.0))
 
 
 def test_ntk_loop_order_is_arora_depth_then_frozen_then_c():

@@ -79,6 +79,23 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(y)))
 
 
+def bound_kernel(kernel: Callable[..., Tensor], settings: Sequence[Setting]) -> Callable:
+    """`kernel` without the bound keywords that do not reach a call: None values (Hydra cannot
+    delete a key that conf/kernel/<name>.yaml brings; null leaves it to the function's default)
+    and keywords that every setting passes again (e.g. conf/kernel's `c: 1.0` under a c grid).
+
+    The kernel computed for every setting is unchanged; the spec and the Gram cache keys
+    (`kernel_key`) then name only what the calls use, as when the partial bound just those.
+    """
+    if not isinstance(kernel, functools.partial):
+        return kernel
+    always = set.intersection(*(set(s) for s in settings)) if settings else set()
+    keywords = {k: v for k, v in kernel.keywords.items() if v is not None and k not in always}
+    if keywords == kernel.keywords:
+        return kernel
+    return functools.partial(kernel.func, *kernel.args, **keywords)
+
+
 class Classifier:
     """Base: `name`, `settings()`, `accuracy()`, `spec()`; `cache_dir` is set by the protocol.
 
@@ -106,7 +123,9 @@ class KernelSVC(Classifier):
     Args:
         name: the row name in the table (e.g. "ntk", "h_laplace").
         kernel: k(x1 (N, D), x2 (M, D), **params) → (N, M), e.g. `functools.partial(fc_ntk,
-            sigma_w=1.0)`; the grid's keys are passed as extra keyword arguments.
+            sigma_w=1.0)`; the grid's keys are passed as extra keyword arguments. Of a partial's
+            bound keywords, those set to None and those every grid setting sets are dropped
+            (`bound_kernel`), so a kernel config from conf/kernel/ can be used as it is.
         grid: kernel settings (see `expand_grid`), outer loops of the tie-break order.
         C: SVC box constraints, the innermost loop.
         scale: multiply every Gram matrix by this number, or by the input dimension D for
@@ -139,13 +158,14 @@ class KernelSVC(Classifier):
             raise ValueError(f"{name}: scale must be a number, 'dim' or null, got {scale!r}")
         if not C or any(not float(c) > 0 for c in C):
             raise ValueError(f"{name}: C must be a non-empty list of numbers > 0, got {C!r}")
-        self.name, self.kernel, self.scale, self.tile, self.tol = name, kernel, scale, tile, tol
+        self.name, self.scale, self.tile, self.tol = name, scale, tile, tol
         if int(max_iter) != max_iter or not (max_iter == -1 or max_iter >= 1):
             raise ValueError(f"{name}: max_iter must be -1 (no cap) or >= 1, got {max_iter!r}")
         self.device, self.max_iter = device, int(max_iter)
         self.grid = _plain(grid)
         self.C = [float(c) for c in C]
         self.kernel_settings = expand_grid(self.grid)
+        self.kernel = bound_kernel(kernel, self.kernel_settings)
         self._memo: tuple[str, Tensor] | None = None  # the last Gram (settings come C-innermost)
 
     def settings(self) -> list[Setting]:
