@@ -94,3 +94,44 @@ def plot_random_labels(records: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set_title("hollow rings: closed form beyond max_steps")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_width(result: dict[str, Any], path: str | Path) -> Path:
+    """The width sweep (`nvk.studies.frequency.width`): steps vs k per width with the NTK twin;
+    exponent vs width with the twin's and reference kernels' exponents as lines; the empirical
+    NTK's change during training (and distance to the analytic one at init) vs width."""
+    rows, ks = result["rows"], np.asarray(result["frequencies"], dtype=float)
+    widths = np.asarray([r["width"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(1, 3, figsize=(16, 4.6))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(rows)))
+    for r, col in zip(rows, colors):
+        c = np.asarray([np.nan if v is None else v for v in r["counts"]], dtype=float)
+        ax[0].loglog(ks, c, "o-", color=col, ms=3, label=f"width {r['width']}")
+    twin = np.asarray([np.nan if v is None else v for v in rows[0]["ntk_twin_counts"]], float)
+    ax[0].loglog(ks, twin, "k--", lw=2, label="analytic NTK")
+    ax[0].set_xticks(ks, [str(int(k)) for k in ks], minor=False)
+    ax[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax[0].set(xlabel="frequency k", ylabel="GD steps to 10 % residual", title="steps per frequency")
+    ax[0].legend(fontsize=7)
+    exps = np.asarray([np.nan if r["exponent"] is None else r["exponent"] for r in rows], float)
+    ax[1].semilogx(widths, exps, "o-", color="C0", label="network")
+    ax[1].axhline(rows[0]["ntk_twin_exponent"], color="k", ls="--", label="analytic NTK")
+    for (name, p), ls in zip(result["references"].items(), (":", "-.", (0, (1, 3)))):
+        if p is not None:
+            ax[1].axhline(p, color="C3", ls=ls, label=name)
+    ax[1].set(xlabel="width", ylabel=f"exponent p (steps ∝ k^p, k ≥ {result['fit_kmin']})",
+              title="fitted exponent")  # fmt: skip
+    ax[1].legend(fontsize=8)
+    panels = (("ntk_relative_change", "change during training", "o-"),
+              ("ntk_init_relative_error", "distance to analytic at init", "s--"))  # fmt: skip
+    for key, label, m in panels:
+        v = np.asarray([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
+        ax[2].loglog(widths, v, m, label=label)
+    ax[2].loglog(widths, rows[0]["ntk_relative_change"] * np.sqrt(widths[0] / widths), "k:",
+                 lw=1, label="∝ width^-1/2")  # fmt: skip
+    ax[2].set(xlabel="width", ylabel="‖Θ̂ − Θ‖_F / ‖Θ‖_F", title="empirical NTK")
+    ax[2].legend(fontsize=8)
+    for a in ax[1:]:
+        a.set_xticks(widths, [str(int(w)) for w in widths], minor=False)
+        a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return _save(fig, path)

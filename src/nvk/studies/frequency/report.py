@@ -50,7 +50,7 @@ def report(dirs: list[str | Path]) -> dict[str, Any]:
     if not freq and not labels:
         raise FileNotFoundError(
             f"no frequency.json or random_labels.json below {[str(d) for d in dirs]}; run "
-            "`python train.py -m experiment=frequency model=mlp,ntk,laplace,gaussian` first"
+            "`python train.py -m experiment=frequency model=mlp_wide,ntk,laplace,gaussian` first"
         )
     result: dict[str, Any] = {}
     if freq:

@@ -16,7 +16,9 @@ it in the same record. Options (`cfg.study`) are `FrequencyOptions`. The run dir
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,13 @@ from nvk.studies.frequency.dynamics import (
     kernel_curves,
     network_curves,
 )
+from nvk.studies.frequency.records import done_record, record_key, record_spec, write_record
 from nvk.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,11 @@ class FrequencyOptions:
     where integer rounding dominates; the fit over all k is recorded too); target: ``sum``
     (one run on the data's sum of harmonics) or ``single`` (one run per frequency on that
     harmonic alone: on random S² points the harmonics are not orthogonal on the sample, and
-    the unlearned high frequencies of a sum leak into the projection of the low ones)."""
+    the unlearned high frequencies of a sum leak into the projection of the low ones);
+    dtype: the network's parameters and inputs (``float64`` or ``float32``; kernels always run
+    in float64). docs/frequency.md measures what float32 changes: a step update of a weight at
+    high width and high k is below float32's resolution of that weight, so the last
+    frequencies take a few per cent more steps."""
 
     name: str = "model"
     threshold: float = 0.1
@@ -56,10 +68,13 @@ class FrequencyOptions:
     n_log: int = 60
     fit_kmin: int = 3
     target: str = "sum"
+    dtype: str = "float64"
 
     def __post_init__(self) -> None:
         if self.target not in ("sum", "single"):
             raise ValueError(f"unknown study.target={self.target!r}; valid: sum, single")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown study.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
 
 
 def device_of(cfg: DictConfig) -> torch.device:
@@ -142,12 +157,14 @@ def frequency_record(cfg: DictConfig) -> dict[str, Any]:
         return rec
     module = build(cfg.model, info=dm.info)
     twin_K = fc_ntk_from_arch(module.arch)(x, x)
+    dtype = DTYPES[o.dtype]
+    module.net.to(dtype)
     init = {k: v.clone() for k, v in module.net.state_dict().items()}
     runs = []
     for ks, yy in jobs:
         module.net.load_state_dict(init)  # every frequency from the same initialization
         net = module.net.to(dev)
-        runs.append(network_curves(net, x.float(), yy.float(), proj, ks, reference_ntk=twin_K,
+        runs.append(network_curves(net, x.to(dtype), yy.to(dtype), proj, ks, reference_ntk=twin_K,
                                    stop_early=o.target == "sum", **kw))  # fmt: skip
     rec.update(kind="network", arch=module.arch.to_dict())
     rec["curves"] = summarize_curves(merge_curves(runs), o.fit_kmin)
@@ -156,8 +173,12 @@ def frequency_record(cfg: DictConfig) -> dict[str, Any]:
     return rec
 
 
-def run_frequency(cfg: DictConfig) -> dict[str, float]:
-    """The `task` of experiment=frequency: record, plot, log; returns the summary metrics."""
+def run_frequency(cfg: DictConfig, records_dir: str | None = None) -> dict[str, float]:
+    """The `task` of experiment=frequency: record, plot, log; returns the summary metrics.
+
+    With `records_dir` (task.records_dir) the record is also kept there
+    (`nvk.studies.frequency.records`): a rerun of the same spec reuses it instead of training
+    again, which is what makes `experiment=frequency_width` resumable."""
     from nvk.studies.frequency.plots import plot_run
 
     out = Path(cfg.paths.output_dir)
@@ -165,7 +186,16 @@ def run_frequency(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     write_run_records(cfg, out)
-    rec = frequency_record(cfg)
+    o = FrequencyOptions(**cfg.get("study", {}))
+    key, spec = record_key(cfg, o.name), record_spec(cfg, o)
+    rec = done_record(records_dir, key, spec) if records_dir else None
+    if rec is not None:
+        log.info("reusing the finished record %s/%s.json (same spec)", records_dir, key)
+    else:
+        start = time.time()
+        rec = frequency_record(cfg)
+        if records_dir:
+            write_record(records_dir, key, spec, rec, time.time() - start)
     atomic_write_json(out / "frequency.json", rec)
     png = plot_run(rec, out / "frequency.png")
     c = rec["curves"]
