@@ -44,6 +44,12 @@ def sphere_area(d: int) -> float:
     return 2.0 * pi ** (d / 2) / gamma(d / 2)
 
 
+def uniform_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """n points uniform on S^{d-1}: (n, d) (normalized Gaussians)."""
+    x = rng.standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def multiplicity(d: int, k: int) -> int:
     """N(d, k): dimension of the degree-k spherical harmonics on S^{d-1}.
 
@@ -198,8 +204,7 @@ class RandomHarmonic:
             self.coef, self.poles = a / np.linalg.norm(a), None
         else:
             m = min(multiplicity(d, k), max_poles)
-            e = rng.standard_normal((m, d))
-            e /= np.linalg.norm(e, axis=1, keepdims=True)
+            e = uniform_sphere(m, d, rng)
             a = rng.standard_normal(m)
             gram = legendre(k, d, np.clip(e @ e.T, -1.0, 1.0))
             self.coef, self.poles = a / sqrt(float(a @ gram @ a)), e

@@ -47,6 +47,12 @@ def _instantiate_group(cfg: DictConfig | None) -> list[Any]:
     return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
 
 
+def instantiate_loggers(cfg: DictConfig) -> list[Any]:
+    """The Lightning loggers `cfg.logger` names (logger=many: W&B, offline unless chosen
+    otherwise, and CSV; logger=csv: CSV alone; logger=none: none)."""
+    return _instantiate_group(cfg.get("logger"))
+
+
 def build(cfg: DictConfig, **runtime: Any) -> Any:
     """`instantiate(cfg)` with Python objects known only at run time (e.g. `info=DataInfo`)
     passed as they are (Hydra would turn dataclass arguments into configs)."""
@@ -96,7 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = build(cfg.model, info=datamodule.info)
     # NaN/inf training loss stops the run (nvk.models.guards), also with callbacks=none
     callbacks = with_finite_loss_guard(_instantiate_group(cfg.get("callbacks")))
-    loggers = _instantiate_group(cfg.get("logger"))
+    loggers = instantiate_loggers(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     write_run_records(cfg, output_dir)
 
@@ -165,7 +171,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(run_cfg.data)
     datamodule.setup()
     model = build(run_cfg.model, info=datamodule.info)
-    loggers = _instantiate_group(cfg.get("logger"))
+    loggers = instantiate_loggers(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     write_run_records(cfg, output_dir)
     try:

@@ -26,16 +26,10 @@ import torch
 
 from nvk.data.base import DataInfo, FullBatch, NVKDataModule
 from nvk.data.normalize import check_mode, normalize
-from nvk.harmonics import RandomHarmonic, zonal
+from nvk.harmonics import RandomHarmonic, uniform_sphere, zonal
 
 # independent random streams derived from `seed`
 _TARGET, _TRAIN, _VAL, _TEST, _NOISE = range(5)
-
-
-def uniform_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """n points uniform on S^{d-1}: (n, d) (normalized Gaussians)."""
-    x = rng.standard_normal((n, d))
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def equispaced_circle(n: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 exponential-to-profile fits (`fits`), Gram spectra, Monte Carlo projections and Nyström
 eigenfunctions (`empirical`). numpy float64 throughout; see docs/spectral.md."""
 
-from nvk.harmonics import multiplicity
+from nvk.harmonics import multiplicity, uniform_sphere
 from nvk.spectral.empirical import (
     NystromEigen,
     abs_correlation,
@@ -13,7 +13,6 @@ from nvk.spectral.empirical import (
     projected_eigenvalues,
     subspace_agreement,
     uniform_disk,
-    uniform_sphere,
 )
 from nvk.spectral.fits import (
     DecayFit,

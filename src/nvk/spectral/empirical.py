@@ -67,12 +67,6 @@ def uniform_disk(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([r * np.cos(a), r * np.sin(a)], 1)
 
 
-def uniform_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """n points uniform on S^{d−1} (n, d): normalized Gaussians."""
-    g = rng.standard_normal((n, d))
-    return g / np.linalg.norm(g, axis=1, keepdims=True)
-
-
 @dataclass
 class NystromEigen:
     """The top-m eigenpairs of K / n on samples x (n, D); `__call__` evaluates φ_j anywhere."""

@@ -1,13 +1,17 @@
-"""Helpers every study's records share: plain config values, spec hashes, fixed rounding."""
+"""Helpers every study shares: plain config values, spec hashes, fixed rounding, figures."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+
+from nvk.utils.io import atomic_write_bytes
 
 DIGITS = 12  # stored accuracies: ratios of small integers, exact enough to compare at 12 places
 
@@ -35,3 +39,14 @@ def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
 def rounded(x: float) -> float:
     """The fixed rounding of every stored accuracy (`DIGITS` decimals)."""
     return round(float(x), DIGITS)
+
+
+def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """`fig` as a PNG at `path`, written atomically (the whole file or none), then closed;
+    `savefig`: matplotlib's options as the study chooses them (dpi, bbox_inches, metadata)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -20,6 +20,7 @@ from nvk.nets.mlp import MLP
 from nvk.solvers.kernel_gd import steps_to_fraction
 from nvk.studies.frequency.dynamics import (
     HarmonicProjector,
+    first_step,
     fit_power,
     kernel_curves,
     network_curves,
@@ -155,3 +156,15 @@ def test_bad_options(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         kernel_curves(laplace(x, x), y, HarmonicProjector(x.numpy(), 1), args.pop("frequencies"),
                       **args)  # fmt: skip
+
+
+def test_first_step_doubles_then_bisects() -> None:
+    calls: list[float] = []
+
+    def reached(t: float) -> bool:
+        calls.append(t)
+        return t >= 37
+
+    assert first_step(reached, 3) == 37 and calls[:4] == [6.0, 12.0, 24.0, 48.0]
+    assert first_step(lambda t: t >= 1, 0) == 1  # from step 0: 1, 2, 4, ...
+    assert first_step(lambda t: False, 10, limit=1e6) == math.inf

@@ -36,8 +36,9 @@ def test_frequency_task_writes_records_plot_and_metrics(cfg_train, model: str) -
     assert "freq/k1/steps" in metrics
     with open(next(Path(out).rglob("metrics.csv"))) as f:
         header = next(csv.reader(f))
-    assert "freq/k4/residual" in header
+    assert "freq/k4/residual" in header and "freq/k1/steps" in header
     assert (Path(out) / "frequency.png").stat().st_size > 0
+    assert not list(Path(out).rglob("wandb")), "logger=csv made a W&B run"
 
 
 def test_frequency_task_on_s2(cfg_train) -> None:
@@ -63,6 +64,9 @@ def test_random_labels_task_and_report(cfg_train, tmp_path) -> None:
     rec = read_json(f"{cfg.paths.output_dir}/random_labels.json")
     assert rec["noise"] == [0.0, 1.0] and len(rec["epochs"]) == 2
     assert "labels/noise1/epochs" in metrics
+    with open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv") as f:  # cfg_train: logger=csv
+        assert set(metrics) <= set(next(csv.reader(f)))
+    assert not list(Path(cfg.paths.output_dir).rglob("wandb")), "logger=csv made a W&B run"
     out = report([cfg.paths.output_dir])
     assert "laplace" in out["random_labels"]
 

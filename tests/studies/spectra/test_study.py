@@ -3,6 +3,7 @@ the UCI fixture and the fallback when the collection is missing."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def test_spectra_task_writes_figures_records_and_resumes(tmp_path):
     ):
         assert (out / name).is_file(), name  # fmt: skip
     assert list((out / "wandb").glob("offline-run-*")), "W&B offline run missing"
+    assert (out / "csv" / "metrics.csv").is_file()  # task=spectra logs as train.py: W&B + CSV
     rec = json.loads((out / "spectra.json").read_text())
     assert rec["gram"]["source"] == "uci/abalone" and rec["gram"]["n"] == 50
     assert len(rec["sphere"]["d2/laplace"]["eigenvalues"]) == 33
@@ -70,9 +72,19 @@ def test_spectra_task_writes_figures_records_and_resumes(tmp_path):
     } <= metrics.keys()
     # resume: parts with unchanged settings are read back, not recomputed
     stamp = (out / "parts" / "sphere.json").stat().st_mtime_ns
-    cfg.task.wandb = False
+    cfg.logger = None  # logger=none
     assert instantiate(cfg.task)(cfg) == metrics
     assert (out / "parts" / "sphere.json").stat().st_mtime_ns == stamp
+
+
+def test_spectra_with_logger_csv_makes_no_wandb_run(tmp_path):
+    out = tmp_path / "run"
+    cfg = compose_cfg("eval", [*SMALL, "task.gram=null", "task.disk=null", "logger=csv"], out)
+    metrics = instantiate(cfg.task)(cfg)
+    assert not list(tmp_path.rglob("wandb")), "logger=csv made a W&B run"
+    with open(out / "csv" / "metrics.csv") as f:
+        header = next(csv.reader(f))
+    assert set(metrics) <= set(header) and "sphere/d2/laplace/slope_16_32" in header
 
 
 def test_gram_falls_back_to_sphere_points_without_the_collection(tmp_path, caplog):

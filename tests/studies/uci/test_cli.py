@@ -33,7 +33,9 @@ def test_sweep_rerun_and_table_from_the_command_line(tmp_path):
     assert "| h_laplace |" in (table / "table.md").read_text() and "Friedman rank" in r.stdout
     assert (table / "cd_diagram.png").is_file()
     assert not (table / "figure3.png").exists()  # no ntk here: the default pair is absent
-    assert list((table / "wandb").glob("offline-run-*")), "no offline W&B run"
+    # logged like train.py (task=uci_table defaults to logger=many) into evaluate's run dir
+    assert list(logs.glob("eval/runs/*/wandb/offline-run-*")), "no offline W&B run"
+    assert list(logs.glob("eval/runs/*/csv/metrics.csv"))
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_slurm", "submitit_local"])

@@ -114,7 +114,7 @@ def run_cells(uci_dir, records, cells, tmp_path):
 
 def make_table(records, out, tmp_path):
     cfg = compose_cfg("eval", ["task=uci_table", f"task.records_dir={records}",
-                               f"task.out_dir={out}", "task.wandb=false"], tmp_path)  # fmt: skip
+                               f"task.out_dir={out}", "logger=none"], tmp_path)  # fmt: skip
     return instantiate(cfg.task)(cfg)
 
 

@@ -197,3 +197,34 @@ def test_paper_column(fixed_records, tmp_path):
     row_b = next(line for line in md.splitlines() if line.startswith("| B |"))
     assert row_a.endswith("| 80.00 | -1.50 |")  # A's mean: (90 + 54 + 70 + 100) / 4 = 78.5
     assert row_b.endswith("| – | – |")
+
+
+def _table_task(fixed_records, tmp_path, *overrides):
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_cfg
+
+    out = tmp_path / "table"
+    cfg = compose_cfg("eval", ["task=uci_table", f"task.records_dir={fixed_records}",
+                               f"task.out_dir={out}", "task.pair=[A,B]", *overrides],
+                      tmp_path / "run")  # fmt: skip
+    return instantiate(cfg.task)(cfg), tmp_path / "run"
+
+
+def test_table_task_logs_through_csv_alone(fixed_records, tmp_path):
+    metrics, run = _table_task(fixed_records, tmp_path, "logger=csv")
+    assert not list(tmp_path.rglob("wandb")), "logger=csv made a W&B run"
+    logged = pd.read_csv(run / "csv" / "metrics.csv")
+    assert set(metrics) == {"uci/A/acc", "uci/B/acc", "uci/C/acc"}
+    assert logged["uci/A/acc"].dropna().tolist() == [pytest.approx(metrics["uci/A/acc"])]
+
+
+def test_table_task_default_logger_is_an_offline_wandb_run(fixed_records, tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # the config's own default: offline
+    monkeypatch.setenv("WANDB_API_KEY", "")  # nothing to log in with: offline must not ask
+    _, run = _table_task(fixed_records, tmp_path)  # task=uci_table defaults to logger=many
+    (offline,) = (run / "wandb").glob("offline-run-*")
+    assert list(offline.glob("*.wandb")) and wandb.run is None  # written, then closed
+    assert (run / "csv" / "metrics.csv").is_file()

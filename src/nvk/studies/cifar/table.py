@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nvk.studies.cifar.records import load_records
-from nvk.studies.common import union_seconds
+from nvk.studies.common import save_figure, union_seconds
 from nvk.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger("nvk.studies")
@@ -100,10 +100,7 @@ def figure(table: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("CIFAR-10, 2000 training images, 10 000 test images")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=120)
 
 
 def build_table(

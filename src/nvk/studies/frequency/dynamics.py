@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +92,21 @@ def log_grid(max_steps: int, n_log: int) -> list[int]:
     return [0, *g.tolist()]
 
 
+def first_step(reached: Callable[[float], bool], after: float, limit: float = 1e30) -> float:
+    """The first integer step t > `after` with `reached(t)`, for a condition that stays true
+    once reached and is false at `after`: doubling from 2·after until it holds, then bisection.
+    `math.inf` when it still does not hold at a step ≥ `limit`."""
+    lo, hi = float(after), max(2.0 * after, 1.0)  # from step 0: 1, 2, 4, ...
+    while not reached(hi):
+        if hi >= limit:
+            return math.inf
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = math.floor((lo + hi) / 2)
+        lo, hi = (lo, mid) if reached(mid) else (mid, hi)
+    return hi
+
+
 def _check(frequencies: list[int], threshold: float, lr: float) -> None:
     if not 0 < threshold < 1:
         raise ValueError(f"threshold (relative residual) must lie in (0, 1), got {threshold}")
@@ -144,16 +160,7 @@ def kernel_curves(
             counts.append(float(below[0, 0]))
             extrapolated.append(False)
             continue
-        lo, hi = float(max_steps), float(max_steps) * 2
-        while rel(hi)[j] > threshold and hi < max_count:
-            lo, hi = hi, hi * 2
-        if hi >= max_count:
-            counts.append(math.inf)
-        else:
-            while hi - lo > 1:
-                mid = math.floor((lo + hi) / 2)
-                lo, hi = (lo, mid) if rel(mid)[j] <= threshold else (mid, hi)
-            counts.append(hi)
+        counts.append(first_step(lambda t, j=j: bool(rel(t)[j] <= threshold), max_steps, max_count))
         extrapolated.append(True)
     return FrequencyCurves(
         frequencies=list(frequencies),

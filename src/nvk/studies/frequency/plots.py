@@ -6,7 +6,6 @@ saves a PNG (atomic write) and returns its path.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nvk.utils.io import atomic_write_bytes
+from nvk.studies.common import save_figure
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _residuals(ax: Any, curves: dict[str, Any], title: str, threshold: float) -> None:

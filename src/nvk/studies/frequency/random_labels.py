@@ -31,8 +31,9 @@ from torch import Tensor, nn
 from nvk.kernels.empirical import empirical_ntk
 from nvk.run import build, write_run_records
 from nvk.solvers.kernel_gd import gd_decay
-from nvk.studies.frequency.dynamics import ZeroStart
-from nvk.studies.frequency.study import device_of, log_study
+from nvk.studies.frequency.dynamics import ZeroStart, first_step
+from nvk.studies.frequency.study import device_of
+from nvk.studies.loggers import log_study
 from nvk.utils.io import atomic_write_json
 
 
@@ -85,15 +86,7 @@ def kernel_epochs(K: Tensor, y: Tensor, num_classes: int, *, lr: float, max_step
     def zero_at(t: float) -> bool:
         return _errors(Y - U @ (gd_decay(s.clamp_min(0), eta, t)[:, None] * UY), y) == 0
 
-    lo, hi = float(max_steps), 2.0 * max_steps
-    while not zero_at(hi):
-        if hi > 1e30:
-            return math.inf, True
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:
-        mid = math.floor((lo + hi) / 2)
-        lo, hi = (lo, mid) if zero_at(mid) else (mid, hi)
-    return hi, True
+    return first_step(zero_at, max_steps), True
 
 
 def network_epochs(net: nn.Module, x: Tensor, y: Tensor, *, lr: float, max_steps: int):
@@ -160,7 +153,6 @@ def run_random_labels(cfg: DictConfig) -> dict[str, float]:
         for p, e in zip(rec["noise"], rec["epochs"])
         if e is not None
     }
-    curves = {"steps": [0], "frequencies": [], "residual": []}  # no per-step curves here
-    log_study(cfg, curves, metrics, png)
+    log_study(cfg, metrics, step=0, figures={"freq/figure": png})
     print(f"[nvk] random_labels {rec['name']}: {metrics}  run_dir={out}", flush=True)
     return metrics

@@ -38,6 +38,7 @@ from nvk.studies.frequency.dynamics import (
     network_curves,
 )
 from nvk.studies.frequency.records import done_record, record_key, record_spec, write_record
+from nvk.studies.loggers import log_study
 from nvk.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -209,30 +210,10 @@ def run_frequency(cfg: DictConfig, records_dir: str | None = None) -> dict[str, 
         metrics["freq/ntk_twin/exponent"] = rec["ntk_twin"]["fit"]["exponent"]
     for key, v in c["extra"].items():
         metrics[f"freq/{key}"] = float(v)
-    log_study(cfg, c, metrics, png)
+    per_step = [
+        (t, {f"freq/k{k}/residual": r[i] for k, r in zip(c["frequencies"], c["residual"])})
+        for i, t in enumerate(c["steps"])
+    ]
+    log_study(cfg, metrics, step=c["steps"][-1], per_step=per_step, figures={"freq/figure": png})
     print(f"[nvk] frequency {rec['name']}: {metrics}  run_dir={out}", flush=True)
     return metrics
-
-
-def log_study(cfg: DictConfig, curves: dict[str, Any], metrics: dict[str, float], png: Path):
-    """Residual curves (`freq/k<k>/residual` per logged step), summary metrics and the figure
-    to the configured loggers (W&B offline, CSV)."""
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and "_target_" in c]
-    try:
-        for lg in loggers:
-            lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-            for i, t in enumerate(curves["steps"]):
-                row = {
-                    f"freq/k{k}/residual": r[i]
-                    for k, r in zip(curves["frequencies"], curves["residual"])
-                }
-                lg.log_metrics(row, step=t)
-            lg.log_metrics(metrics, step=curves["steps"][-1])
-            if hasattr(lg, "log_image"):
-                lg.log_image(key="freq/figure", images=[str(png)])
-            lg.finalize("success")
-    finally:
-        if loggers:
-            from nvk.run import finish_wandb
-
-            finish_wandb()

@@ -17,16 +17,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from nvk.spectral import KernelProfile, ProfileFit
-from nvk.utils.io import atomic_write_bytes
+from nvk.studies.common import save_figure
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, path, dpi=90, bbox_inches="tight")
 
 
 def figure1(rec: dict[str, Any], path: Path) -> Path:

@@ -13,8 +13,9 @@ Four parts, each a pure function of its settings (the math lives in `nvk.spectra
   (uniform density), their |correlation| matrix and the n-vs-2n convergence (Figure 2).
 
 Run directory: `spectra.json` (every number), `figure1.png`, `figure2.png`, `figure4.png`,
-`sphere_eigenvalues.png`, `disk_eigenfunctions.npz`, `metrics.json` (flat keys, also logged to
-W&B, offline unless WANDB_MODE says otherwise) and `parts/<part>.json` for the sphere, fit and
+`sphere_eigenvalues.png`, `disk_eigenfunctions.npz`, `metrics.json` (flat keys, also logged
+with the figures to the `logger` group: by default W&B, offline unless WANDB_MODE says
+otherwise, and CSV; `logger=csv`: no W&B run) and `parts/<part>.json` for the sphere, fit and
 Gram parts: one whose settings are unchanged is read back instead of recomputed (re-running in
 the same directory resumes; the disk part, a few seconds, is always recomputed).
 """
@@ -229,7 +230,7 @@ def disk_part(n: int, m: int, grid: int, seed: int, depth: int, bias: float, c: 
 
 
 def flat_metrics(rec: dict) -> dict[str, float]:
-    """Slash-separated scalar keys of the record (what goes to metrics.json and W&B)."""
+    """Slash-separated scalar keys of the record (what goes to metrics.json and the loggers)."""
     m: dict[str, float] = {}
     for key, r in rec["sphere"].items():
         for rng, fits in r["slopes"].items():
@@ -260,17 +261,6 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _log_wandb(metrics: dict[str, float], figures: list[Path], out: Path, cfg: DictConfig) -> None:
-    import wandb
-
-    run = wandb.init(project="nvk", job_type="spectra", name=str(cfg.get("task_name", "spectra")),
-                     dir=str(out), config=plain(cfg.task), reinit="finish_previous")  # fmt: skip
-    try:
-        run.log({**metrics, **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figures}})
-    finally:
-        run.finish()
-
-
 def run(
     cfg: DictConfig,
     *,
@@ -280,10 +270,10 @@ def run(
     disk: dict | None,
     ntk: dict,
     seed: int = 0,
-    wandb: bool = True,
 ) -> dict[str, float]:
     """The spectra task (module doc); returns the flat metrics."""
     from nvk.run import write_run_records  # the entry-point layer's record writer
+    from nvk.studies.loggers import log_study
     from nvk.studies.spectra.figures import draw_all
 
     sphere, fits, gram, disk, ntk = (plain(v) for v in (sphere, fits, gram, disk, ntk))
@@ -307,8 +297,7 @@ def run(
     figures = draw_all(rec, out)
     metrics = flat_metrics(rec)
     atomic_write_json(out / "metrics.json", metrics)
-    if wandb:
-        _log_wandb(metrics, figures, out, cfg)
+    log_study(cfg, metrics, figures={f"figures/{p.stem}": p for p in figures})
     shown = {
         k: v
         for k, v in metrics.items()

@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from nvk.studies.common import save_figure
+
 _META = {"Software": None}  # keep the version string out of the PNG: bytes depend on data only
 
 
@@ -29,9 +31,7 @@ def figure3(acc: pd.DataFrame, a: str = "ntk", b: str = "h_laplace", path: str |
            ylabel=f"{b} accuracy (%)", title=f"{len(x)} UCI datasets")  # fmt: skip
     ax.set_aspect("equal")
     fig.tight_layout()
-    fig.savefig(path, metadata=_META)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, metadata=_META)
 
 
 def cliques(ranks: pd.Series, cd: float) -> list[list[str]]:
@@ -91,9 +91,7 @@ def cd_diagram(
     if n_datasets is not None:
         ax.set_title(f"Nemenyi, α = {alpha}, {n_datasets} datasets", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, metadata=_META)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, metadata=_META)
 
 
 def cost_figure(cells: pd.DataFrame, path: str | Path = "cost.png"):
@@ -107,6 +105,4 @@ def cost_figure(cells: pd.DataFrame, path: str | Path = "cost.png"):
     ax.grid(True, which="major", color="0.9")
     ax.legend(fontsize=7, ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, metadata=_META)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, metadata=_META)

@@ -251,20 +251,6 @@ def build_table(
     return {"table": tab, "accuracies": acc, "stats": extra}
 
 
-def _log_wandb(res: dict[str, Any], out: Path, cfg: DictConfig) -> None:
-    import wandb
-
-    run = wandb.init(project="nvk", job_type="uci_table", dir=str(out), config={
-        "records_dir": str(cfg.task.get("records_dir"))}, reinit="finish_previous")  # fmt: skip
-    try:
-        run.log({"uci/table": wandb.Table(dataframe=res["table"].reset_index())})
-        for name in ("figure3", "cd_diagram"):
-            if (out / f"{name}.png").is_file():
-                run.log({f"uci/{name}": wandb.Image(str(out / f"{name}.png"))})
-    finally:
-        run.finish()
-
-
 def table_task(
     cfg: DictConfig,
     *,
@@ -273,16 +259,21 @@ def table_task(
     classifiers: list[str] | None = None,
     pair: list[str] | None = None,
     alpha: float = 0.05,
-    wandb: bool = True,
     paper: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """`python evaluate.py task=uci_table`: Table 1, figures and tests from the records."""
+    """`python evaluate.py task=uci_table`: Table 1, figures and tests from the records; the
+    table, its figures and each classifier's mean accuracy go to the loggers of `cfg.logger`."""
+    from nvk.studies.loggers import log_study
+
     res = build_table(records_dir, out_dir, classifiers=list(classifiers) if classifiers else None,
                       pair=tuple(pair or ("ntk", "h_laplace")), alpha=alpha,
                       paper=dict(paper) if paper else None)  # fmt: skip
-    if wandb:
-        _log_wandb(res, Path(out_dir), cfg)
-    print((Path(out_dir) / "table.md").read_text(), flush=True)
-    print(f"[nvk] uci table: {out_dir}", flush=True)
+    out = Path(out_dir)
     tab = res["table"]
-    return {f"uci/{c}/acc": float(tab.loc[c, "acc_mean"]) for c in tab.index}
+    metrics = {f"uci/{c}/acc": float(tab.loc[c, "acc_mean"]) for c in tab.index}
+    figures = {f"uci/{n}": out / f"{n}.png" for n in ("figure3", "cd_diagram")}
+    log_study(cfg, metrics, figures={k: p for k, p in figures.items() if p.is_file()},
+              tables={"uci/table": tab.reset_index()})  # fmt: skip
+    print((out / "table.md").read_text(), flush=True)
+    print(f"[nvk] uci table: {out_dir}", flush=True)
+    return metrics
