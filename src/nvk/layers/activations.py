@@ -103,17 +103,21 @@ class _PiecewiseLinear(Activation):
 
     def moments(self, c, q1, q2, deriv):
         a = self.alpha
-        rho = correlation(c, q1, q2)
-        j1 = arccos1(rho)
-        if a != 0.0:
-            j1 = (1 + a * a) * j1 - 2 * a * arccos1(-rho)
-        k = (q1.sqrt() / _TWO_PI) * q2.sqrt() * j1
+        rho = correlation(c, q1, q2)  # a fresh tensor of the broadcast shape
+        own = not (torch.is_grad_enabled() and rho.requires_grad)
+        if own:  # one arccos, in place on our own temporaries (as nvk.kernels.fc does)
+            j0 = torch.arccos(-rho)  # J₀(ρ) = π − θ = arccos(−ρ)
+            j1 = torch.sin(j0).addcmul_(j0, rho)  # J₁(ρ) = sin θ + (π − θ) ρ
+        else:  # the helpers' custom gradients stay finite at |ρ| = 1
+            j0, j1 = arccos0(rho), arccos1(rho)
+        if a != 0.0:  # the cross moments J₁(−ρ) = J₁(ρ) − πρ, J₀(−ρ) = π − J₀(ρ)
+            j1 = (1 + a * a) * j1 - 2 * a * (j1 - math.pi * rho)
+            j0 = (1 + a * a) * j0 + 2 * a * (math.pi - j0)
+        sq1, sq2 = q1.sqrt() / _TWO_PI, q2.sqrt()
+        k = j1.mul_(sq1).mul_(sq2) if own else j1 * sq1 * sq2
         if not deriv:
             return k, None
-        j0 = arccos0(rho)
-        if a != 0.0:
-            j0 = (1 + a * a) * j0 + 2 * a * arccos0(-rho)
-        kdot = j0 / _TWO_PI
+        kdot = j0.div_(_TWO_PI) if own else j0 / _TWO_PI
         pos1, pos2 = q1 > 0, q2 > 0
         if not (bool(pos1.all()) and bool(pos2.all())):  # degenerate: independent slopes
             mean = (1 + a) / 2  # E[φ'(u)] for q > 0

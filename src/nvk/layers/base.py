@@ -129,6 +129,11 @@ def check_choice(value: str, what: str, layer: str, choices: Sequence[str]) -> s
     return value
 
 
+def shift_(t: Tensor, b: float) -> Tensor:
+    """t + b in place (`t` must be a fresh temporary of the caller); no pass when b = 0."""
+    return t.add_(b) if b else t
+
+
 # -- small finite modules ----------------------------------------------------------------------
 class FnModule(nn.Module):
     """A parameter-free function as a module (activations, pooling): x ↦ fn(x)."""

@@ -36,6 +36,7 @@ from nvk.layers.base import (
     check_float,
     check_int,
     require_layout,
+    shift_,
     single_shape,
     single_state,
 )
@@ -103,15 +104,15 @@ class Dense(Layer):
         ntk = None
         if s.ntk is not None:
             if self.parameterization == "ntk":
-                ntk = w2 * (s.nngp + s.ntk) + b2
+                ntk = shift_((s.nngp + s.ntk).mul_(w2), b2)
             else:
                 ntk = s.shape[0] * s.nngp + (1.0 if self.b_std > 0 else 0.0) + w2 * s.ntk
-        cov1 = w2 * s.cov1 + bg2
+        cov1 = shift_(w2 * s.cov1, bg2)
         return s.replace(
-            nngp=w2 * s.nngp + bg2,
+            nngp=shift_(w2 * s.nngp, bg2),
             ntk=ntk,
             cov1=cov1,
-            cov2=cov1 if s.same else w2 * s.cov2 + bg2,
+            cov2=cov1 if s.same else shift_(w2 * s.cov2, bg2),
             shape=(self.out,),
             fresh=True,
             gaussian=True,

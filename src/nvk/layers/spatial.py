@@ -41,6 +41,7 @@ from nvk.layers.base import (
     check_float,
     check_int,
     require_layout,
+    shift_,
     single_shape,
     single_state,
 )
@@ -211,16 +212,16 @@ class Conv(Layer):
         ntk = None
         if s.ntk is not None:
             if self.parameterization == "ntk":
-                ntk = P(s.nngp + s.ntk) * w2 + b2
+                ntk = shift_(P(s.nngp + s.ntk).mul_(w2), b2)
             else:
                 extra = 1.0 if self.b_std > 0 else 0.0
                 ntk = shape[0] * P(s.nngp) + extra + w2 * P(s.ntk)
-        cov1 = P(s.cov1) * w2 + bg2
+        cov1 = shift_(P(s.cov1).mul_(w2), bg2)
         return s.replace(
-            nngp=P(s.nngp) * w2 + bg2,
+            nngp=shift_(P(s.nngp).mul_(w2), bg2),
             ntk=ntk,
             cov1=cov1,
-            cov2=cov1 if s.same else P(s.cov2) * w2 + bg2,
+            cov2=cov1 if s.same else shift_(P(s.cov2).mul_(w2), bg2),
             shape=self.out_shape(s.shape),
             fresh=True,
             gaussian=True,
