@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from nvk.data import DigitsDataModule
+from nvk.layers import Layer
 from nvk.run import build
 from tests.conftest import CONF, ROOT, compose_cfg
 
@@ -41,7 +42,7 @@ def all_group_options(config: str) -> list[tuple[str, str]]:
 
 
 def test_every_group_has_options():
-    for group in ("data", "model", "trainer", "logger", "paths", "hydra", "callbacks",
+    for group in ("data", "model", "arch", "trainer", "logger", "paths", "hydra", "callbacks",
                   "experiment", "hparams_search", "debug", "task"):  # fmt: skip
         assert options(group), f"conf/{group}/ is empty"
 
@@ -64,6 +65,8 @@ def test_train_group_option_composes_and_instantiates(group, option, tmp_path):
                 instantiate(c)
     if cfg.get("kernel") is not None:
         instantiate(cfg.kernel)
+    if cfg.get("arch") is not None:  # a preset call lacking `out`, the data's outputs
+        assert isinstance(instantiate(cfg.arch)(out=dm.info.num_outputs), Layer)
     if cfg.get("solver") is not None:
         instantiate(cfg.solver)
     trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)

@@ -17,10 +17,24 @@ and its NNGP / NTK, so the two cannot drift apart:
 | `ExpMap` (C-Exp, kernel-only)            | √(S S') exp(−c(2 − 2ρ)^{γ/2}); no NTK, no net  |
 
 Ready-made lists: `mlp`, `cnn`, `cexp`, `myrtle` / `myrtle5`, `residual_block`,
-`resnet_small`. The kernel state and its layouts: `nvk.layers.state`.
+`resnet_small` (activations by name: `ACTIVATIONS`, `as_activation`; the command line's
+`conf/arch/`). The kernel state and its layouts: `nvk.layers.state`. What kernel models call:
+`analytic_kernel` (the fused `nvk.kernels` function where one computes the list, else the
+composed `LayerKernel`).
 """
 
-from nvk.layers.activations import Abs, Activation, Erf, LeakyReLU, ReLU, Sign, Step
+from nvk.layers.activations import (
+    ACTIVATIONS,
+    Abs,
+    Activation,
+    Erf,
+    LeakyReLU,
+    ReLU,
+    Sign,
+    Step,
+    as_activation,
+)
+from nvk.layers.analytic import LayerKernel, analytic_kernel, fused_kernel
 from nvk.layers.base import Layer, NoFiniteTwinError
 from nvk.layers.combinators import FanInSum, FanOut, Parallel, Serial, parallel, serial
 from nvk.layers.dense import Dense, Identity
@@ -41,6 +55,7 @@ from nvk.layers.state import KernelState, initial_state
 from nvk.layers.twins import KernelFn, LayerNet, build_net, kernel_fn, twins
 
 __all__ = [
+    "ACTIVATIONS",
     "Abs",
     "Activation",
     "AvgPool",
@@ -56,6 +71,7 @@ __all__ = [
     "KernelFn",
     "KernelState",
     "Layer",
+    "LayerKernel",
     "LayerNet",
     "LeakyReLU",
     "NoFiniteTwinError",
@@ -64,10 +80,13 @@ __all__ = [
     "Serial",
     "Sign",
     "Step",
+    "analytic_kernel",
+    "as_activation",
     "build_net",
     "cexp",
     "cnn",
     "cnn_from_spec",
+    "fused_kernel",
     "initial_state",
     "kernel_fn",
     "mlp",

@@ -226,3 +226,29 @@ class Step(Activation):
 
     def __repr__(self) -> str:
         return "Step()"
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "abs": Abs,
+    "erf": Erf,
+    "sign": Sign,
+    "step": Step,
+}
+"""The shipped activations by the names configs use (`arch.activation=erf`), with their
+default parameters (LeakyReLU α = 0.01, Erf a = 1); pass an instance for other values."""
+
+
+def as_activation(activation: str | Activation) -> Activation:
+    """An `Activation` from a name of `ACTIVATIONS` (case-insensitive) or an instance (returned
+    as is, e.g. `LeakyReLU(0.2)`); anything else raises ValueError listing the names."""
+    if isinstance(activation, Activation):
+        return activation
+    cls = ACTIVATIONS.get(activation.lower()) if isinstance(activation, str) else None
+    if cls is None:
+        raise ValueError(
+            f"unknown activation {activation!r}; valid names: {', '.join(ACTIVATIONS)} "
+            "(or an nvk.layers.Activation instance)"
+        )
+    return cls()

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 
 from nvk.arch import ArchSpec, ConvSpec
-from nvk.layers.activations import ReLU
+from nvk.layers.activations import Activation, as_activation
 from nvk.layers.base import check_choice, check_int
 from nvk.layers.combinators import FanInSum, FanOut, Serial, parallel, serial
 from nvk.layers.dense import Dense, Identity
@@ -34,13 +34,16 @@ def mlp(
     b_std: float = 0.0,
     bias_init: str = "zero",
     parameterization: str = "ntk",
+    activation: str | Activation = "relu",
 ) -> Serial:
     """The Core MLP (`nvk.arch.ArchSpec`, `nvk.nets.MLP`, kernels `nvk.kernels.fc_nngp/fc_ntk`):
     depth − 1 × [Dense(width, σ_w, β), ReLU], then Dense(out, W_std=1, β) (readout scale 1).
-    Depth 1 is the linear model."""
+    Depth 1 is the linear model. `activation`: a name of `nvk.layers.ACTIVATIONS` or an
+    `Activation` in place of ReLU (then it is no longer the Core MLP of `nvk.kernels.fc`)."""
     check_int(depth, "depth", "mlp")
+    act = as_activation(activation)
     kw = dict(b_std=b_std, bias_init=bias_init, parameterization=parameterization)
-    hidden = [[Dense(width, W_std, **kw), ReLU()] for _ in range(depth - 1)]
+    hidden = [[Dense(width, W_std, **kw), act] for _ in range(depth - 1)]
     return serial(*hidden, Dense(out, 1.0, **kw))
 
 
@@ -60,13 +63,15 @@ def cnn(
     *,
     W_std: float = SQRT2,
     parameterization: str = "ntk",
+    activation: str | Activation = "relu",
 ) -> Serial:
     """The CNTK's CNN (`nvk.arch.ConvSpec`, `nvk.nets.CNN`, kernel `nvk.kernels.cntk`, Arora
     et al. 2019): depth × [Conv(channels, 3×3, stride 1, same padding, no bias), ReLU], then
     Flatten ("flatten" = the kernel's "trace" readout) or GlobalAvgPool ("gap"), then
-    Dense(out, W_std=1)."""
+    Dense(out, W_std=1). `activation` as in `mlp`."""
     check_int(depth, "depth", "cnn")
-    conv = [[Conv(channels, 3, W_std=W_std, parameterization=parameterization), ReLU()]
+    act = as_activation(activation)
+    conv = [[Conv(channels, 3, W_std=W_std, parameterization=parameterization), act]
             for _ in range(depth)]  # fmt: skip
     return serial(
         *conv, _readout(readout, "cnn"), Dense(out, 1.0, parameterization=parameterization)
@@ -118,6 +123,7 @@ def myrtle(
     *,
     W_std: float = SQRT2,
     parameterization: str = "ntk",
+    activation: str | Activation = "relu",
 ) -> Serial:
     """Myrtle CNN (Shankar et al. 2020, "Neural kernels without tangents"), the variant of
     neural-tangents' Myrtle example: 3×3 same-padding Convs + ReLU in three stages of
@@ -126,12 +132,13 @@ def myrtle(
     equals the example's three further AvgPool(2) (8×8 → 1×1); here it also takes other sizes
     (H, W ≥ 4; the 2×2 pools drop an odd last row/column, as valid pooling does). No biases;
     the readout scale is 1 (the project's convention; the example's √2 only scales the kernel
-    by 2)."""
+    by 2). `activation` as in `mlp`."""
     if depth not in _MYRTLE:
         raise ValueError(f"myrtle: depth must be one of {tuple(_MYRTLE)}, got {depth!r}")
+    act = as_activation(activation)
 
     def stage(n: int) -> list:
-        return [[Conv(channels, 3, W_std=W_std, parameterization=parameterization), ReLU()]
+        return [[Conv(channels, 3, W_std=W_std, parameterization=parameterization), act]
                 for _ in range(n)]  # fmt: skip
 
     a, b, c = _MYRTLE[depth]
@@ -146,15 +153,22 @@ def myrtle5(channels: int = 128, out: int = 10, **kwargs) -> Serial:
     return myrtle(5, channels, out, **kwargs)
 
 
-def residual_block(channels: int, *, W_std: float = SQRT2, parameterization: str = "ntk"):
+def residual_block(
+    channels: int,
+    *,
+    W_std: float = SQRT2,
+    parameterization: str = "ntk",
+    activation: str | Activation = "relu",
+):
     """x ↦ x + Conv(ReLU(Conv(ReLU(x)))), the pre-activation block of He et al. 2016 ("Identity
     mappings in deep residual networks"): FanOut(2), parallel(serial(ReLU, Conv, ReLU, Conv),
     Identity()), FanInSum(). The skip carries pre-activations (Gaussian in the limit), so the
     sum stays Gaussian and later ReLUs keep their closed forms; the Conv ending the residual
     branch makes the two branches uncorrelated, so their kernels add
-    (`nvk.layers.combinators`)."""
+    (`nvk.layers.combinators`). `activation` (as in `mlp`) in place of ReLU."""
+    act = as_activation(activation)
     kw = dict(W_std=W_std, parameterization=parameterization)
-    branch = serial(ReLU(), Conv(channels, 3, **kw), ReLU(), Conv(channels, 3, **kw))
+    branch = serial(act, Conv(channels, 3, **kw), act, Conv(channels, 3, **kw))
     return serial(FanOut(2), parallel(branch, Identity()), FanInSum())
 
 
@@ -166,16 +180,19 @@ def resnet_small(
     *,
     W_std: float = SQRT2,
     parameterization: str = "ntk",
+    activation: str | Activation = "relu",
 ) -> Serial:
     """A small pre-activation residual CNN: Conv(channels), `blocks` × `residual_block`, ReLU,
     then GAP (or Flatten) and Dense(out, W_std=1). Each block adds the residual branch's
-    kernel to the skip's, so the variance grows by about 2× per block (no normalization)."""
+    kernel to the skip's, so the variance grows by about 2× per block (no normalization).
+    `activation` (as in `mlp`) in place of every ReLU."""
     check_int(blocks, "blocks", "resnet_small", minimum=0)
+    act = as_activation(activation)
     kw = dict(W_std=W_std, parameterization=parameterization)
     return serial(
         Conv(channels, 3, **kw),
-        [residual_block(channels, **kw) for _ in range(blocks)],
-        ReLU(),
+        [residual_block(channels, **kw, activation=act) for _ in range(blocks)],
+        act,
         _readout(readout, "resnet_small"),
         Dense(out, 1.0, parameterization=parameterization),
     )

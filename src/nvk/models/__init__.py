@@ -1,5 +1,6 @@
 """Lightning modules: networks and (later) kernel models, logging the same metric keys."""
 
+from nvk.models.arch import ArchKernelModule, ArchNetModule
 from nvk.models.guards import (
     FiniteLossGuard,
     NonFiniteError,
@@ -12,6 +13,8 @@ from nvk.models.net import MLPModule, NetModule
 
 __all__ = [
     "METRIC_KEYS",
+    "ArchKernelModule",
+    "ArchNetModule",
     "FiniteLossGuard",
     "KernelModule",
     "MLPModule",
