@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = [
@@ -58,7 +59,7 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
 
 def test_multirun_with_joblib_writes_one_directory_per_job(tmp_path):
     # the default sweep dir (no hydra.sweep.dir given) resolves before Hydra's runtime exists
-    run("train.py", "-m", "model.width=64,256", "hydra/launcher=joblib", "logger=csv",
+    run("train.py", "-m", "arch.width=64,256", "hydra/launcher=joblib", "logger=csv",
         *FAST[:-1], env={"NVK_LOG_DIR": str(tmp_path / "logs")})  # fmt: skip
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
@@ -67,9 +68,9 @@ def test_multirun_with_joblib_writes_one_directory_per_job(tmp_path):
     for job in jobs:
         assert (job / "metrics.json").is_file()
         widths.append(json.loads((job / "provenance.json").read_text())["command"])
-        cfg = (job / "config_resolved.yaml").read_text()
-        widths[-1] = next(int(line.split(":")[1]) for line in cfg.splitlines()
-                          if line.strip().startswith("width:"))  # fmt: skip
+        cfg = yaml.safe_load((job / "config_resolved.yaml").read_text())
+        assert cfg["model"]["width"] == cfg["arch"]["width"]  # the network reads the arch
+        widths[-1] = cfg["model"]["width"]
     assert sorted(widths) == [64, 256]
 
 
@@ -125,8 +126,8 @@ def test_optuna_records_a_diverged_trial_as_failed_and_goes_on(tmp_path):
     sweep = tmp_path / "optuna"
     r = run("train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
             "hydra.sweeper.sampler.n_startup_trials=3",  # seeded random draws: 1e9, 0.1, 0.2
-            "model.optimizer.lr=choice(0.1,1e9,0.2)", "model.width=choice(64)",
-            "model.depth=choice(3)", "logger=csv", *FAST[:-1], "trainer.max_epochs=1",
+            "model.optimizer.lr=choice(0.1,1e9,0.2)", "arch.width=choice(64)",
+            "arch.depth=choice(3)", "logger=csv", *FAST[:-1], "trainer.max_epochs=1",
             f"hydra.sweep.dir={sweep}")  # fmt: skip
     jobs = [sweep / str(i) for i in range(3)]
     assert "model.optimizer.lr=1000000000.0" in (jobs[0] / ".hydra" / "overrides.yaml").read_text()

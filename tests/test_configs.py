@@ -24,6 +24,10 @@ EXTRA: dict[str, list[str]] = {
     "data/uci": [f"paths.uci_dir={ROOT}/tests/data/fixtures/uci", "data.name=toy"],
     "experiment/uci_table1": [f"paths.uci_dir={ROOT}/tests/data/fixtures/uci", "data.name=toy"],
     "model/cnn": ["data.flatten=false"],  # a CNN needs images (digits as 1x8x8)
+    # the default model=mlp is the network of arch=mlp; the image archs' network is model=net
+    "arch/cnn": ["model=net"],
+    "arch/myrtle5": ["model=net"],
+    "arch/resnet": ["model=net"],
 }
 # Options that need hardware this machine may not have: composed and checked, not built.
 HARDWARE = {"trainer/gpu", "trainer/ddp"}

@@ -96,7 +96,7 @@ def test_nan_in_features_fails_before_training_naming_the_dataset(cfg_train, mon
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("override", ["model.depth=0", "model.width=0"])
+@pytest.mark.parametrize("override", ["arch.depth=0", "arch.width=0", "model.width=0"])
 def test_invalid_architecture_is_a_value_error(cfg_train, override):
     with pytest.raises(ValueError, match=override.split(".")[1].split("=")[0]):
         train(cfg_train(override))

@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationKeyError
 
 from nvk.entry import prepare_environment
 from nvk.kernels.keops import defer_keops_cache
@@ -55,8 +56,20 @@ def instantiate_loggers(cfg: DictConfig) -> list[Any]:
 
 def build(cfg: DictConfig, **runtime: Any) -> Any:
     """`instantiate(cfg)` with Python objects known only at run time (e.g. `info=DataInfo`)
-    passed as they are (Hydra would turn dataclass arguments into configs)."""
-    return instantiate(cfg, _partial_=True)(**runtime)
+    passed as they are (Hydra would turn dataclass arguments into configs). A model key that
+    reads an `arch.<key>` the chosen arch lacks (model=mlp with arch=cnn) is a ValueError
+    saying which models take which archs."""
+    try:
+        factory = instantiate(cfg, _partial_=True)
+    except InterpolationKeyError as e:
+        if "'arch." not in str(e):
+            raise
+        raise ValueError(
+            f"the model config reads {str(e).split(chr(39))[1]!r}, which the chosen arch lacks: "
+            "model=mlp is the network of arch=mlp; for the other archs of conf/arch/ use "
+            "model=net (the network) or model=ntk|nngp (its kernels)"
+        ) from e
+    return factory(**runtime)
 
 
 def finish_wandb(exit_code: int = 0) -> None:

@@ -1,11 +1,11 @@
-"""model=net|net_ntk|net_nngp read one `arch` (conf/arch/): the network and its kernel models.
+"""model=mlp|net|ntk|nngp read one `arch` (conf/arch/): the network and its kernel models.
 
 In-process: every arch composes and builds with every generic model; the kernel dispatch
 (`nvk.layers.analytic_kernel`) gives the fused `nvk.kernels` function exactly where the list is
-one it computes, equal to the composed kernel to 1e-12 (float64); model=net_ntk arch=mlp equals
-model=ntk, model=net arch=mlp|cnn builds model=mlp|cnn's parameters; a residual CNN trains
-and its NTK fits. Subprocesses (train.py as typed): a multirun over net and net_ntk with an
-`arch.` override, and arch.activation=erf for the network and its NTK (KRR).
+one it computes, equal to the composed kernel to 1e-12 (float64); model=ntk|nngp equal
+model=kernel kernel=fc_ntk|fc_nngp; model=net arch=mlp|cnn builds model=mlp|cnn's parameters;
+a residual CNN trains and its NTK fits. Subprocesses (train.py as typed):
+`-m model=mlp,ntk arch.depth=5`, and arch.activation=erf for the network, its NTK and NNGP.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_ships_the_four_archs():
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("model", ["net", "net_ntk", "net_nngp"])
+@pytest.mark.parametrize("model", ["net", "ntk", "nngp"])
 def test_every_arch_composes_and_builds_with_every_generic_model(arch, model, tmp_path):
     cfg, m = _model(tmp_path, f"model={model}", f"arch={arch}")
     assert "out" not in cfg.arch  # the data give the number of outputs
@@ -84,11 +84,11 @@ def test_every_arch_composes_and_builds_with_every_generic_model(arch, model, tm
         assert K.shape == (3, 3) and K.dtype == torch.float64 and torch.isfinite(K).all()
 
 
-def test_default_arch_is_mlp_and_existing_models_have_none(tmp_path):
-    for model in ("net", "net_ntk", "net_nngp"):
+def test_default_arch_is_mlp_and_other_models_have_none(tmp_path):
+    for model in ("mlp", "mlp_wide", "net", "ntk", "nngp"):
         cfg = compose_cfg("train", [f"model={model}"], tmp_path, hydra_cfg=False)
         assert cfg.arch._target_ == "nvk.layers.mlp"
-    for model in ("mlp", "ntk", "cnn", "cntk"):
+    for model in ("cnn", "cntk", "laplace", "kernel"):
         cfg = compose_cfg("train", [f"model={model}"], tmp_path, hydra_cfg=False)
         assert cfg.get("arch") is None
 
@@ -152,12 +152,12 @@ def test_other_lists_use_the_composed_kernel(layer, in_shape, get):
 
 
 def test_kernel_models_pick_the_fused_kernel_for_the_relu_archs(tmp_path):
-    assert _model(tmp_path, "model=net_ntk")[1].kernel.func is fc_ntk
-    assert _model(tmp_path, "model=net_nngp")[1].kernel.func is fc_nngp
-    m = _model(tmp_path, "model=net_ntk", "arch=cnn")[1]
+    assert _model(tmp_path, "model=ntk")[1].kernel.func is fc_ntk
+    assert _model(tmp_path, "model=nngp")[1].kernel.func is fc_nngp
+    m = _model(tmp_path, "model=ntk", "arch=cnn")[1]
     assert m.kernel.func is cntk and m.kernel.keywords["image_shape"] == (1, 8, 8)
     for extra in (["arch.activation=erf"], ["arch=cnn", "arch.readout=gap"], ["arch=resnet"]):
-        assert isinstance(_model(tmp_path, "model=net_ntk", *extra)[1].kernel, LayerKernel)
+        assert isinstance(_model(tmp_path, "model=ntk", *extra)[1].kernel, LayerKernel)
 
 
 def test_composed_image_kernel_in_blocks_equals_one_block():
@@ -176,20 +176,21 @@ def test_composed_image_kernel_in_blocks_equals_one_block():
 @pytest.mark.parametrize(
     "values", [dict(), dict(depth=4, sigma_w=1.3, bias=0.2, bias_init="gaussian")], ids=str
 )
-def test_net_kernel_with_arch_mlp_equals_model_ntk(get, values, tmp_path):
+def test_arch_kernel_model_equals_the_fc_kernel_model(get, values, tmp_path):
+    # model=ntk|nngp (the arch's kernel) = model=kernel kernel=fc_ntk|fc_nngp (the kernel's config)
     arch_keys = {"depth": "depth", "sigma_w": "W_std", "bias": "b_std", "bias_init": "bias_init"}
     ours = [f"arch.{arch_keys[k]}={v}" for k, v in values.items()]
     theirs = [f"kernel.{k}={v}" for k, v in values.items()]
-    _, a = _model(tmp_path, f"model=net_{get}", *ours, info=DIGITS)
-    _, b = _model(tmp_path, f"model={get}", *theirs, info=DIGITS)
+    _, a = _model(tmp_path, f"model={get}", *ours, info=DIGITS)
+    _, b = _model(tmp_path, "model=kernel", f"kernel=fc_{get}", *theirs, info=DIGITS)
     x = torch.from_numpy(load_digits().data[:60] / 16)
     for x1, x2 in ((x[:40], x[40:]), (x, x)):
         assert (a.kernel_fn(x1, x2) - b.kernel_fn(x1, x2)).abs().max() <= ATOL
     assert type(a.solver) is type(b.solver) and a.solver.options == b.solver.options
 
 
-def test_net_ntk_with_arch_cnn_equals_model_cntk(tmp_path):
-    _, a = _model(tmp_path, "model=net_ntk", "arch=cnn", "arch.depth=2", info=DIGIT_IMAGES)
+def test_ntk_with_arch_cnn_equals_model_cntk(tmp_path):
+    _, a = _model(tmp_path, "model=ntk", "arch=cnn", "arch.depth=2", info=DIGIT_IMAGES)
     _, b = _model(tmp_path, "model=cntk", "kernel.depth=2", info=DIGIT_IMAGES)
     x = torch.from_numpy(load_digits().data[:12] / 16).reshape(12, 1, 8, 8)
     assert (a.kernel_fn(x, x) - b.kernel_fn(x, x)).abs().max() <= ATOL
@@ -233,9 +234,52 @@ def test_unknown_activation_lists_the_valid_names(tmp_path):
         _model(tmp_path, "model=net", "arch.activation=tanh")
 
 
+def test_model_mlp_reads_the_arch_and_keeps_nets_mlp_for_relu(tmp_path):
+    from nvk.layers import Erf, LayerNet, build_net
+    from nvk.nets import MLP
+
+    _, m = _model(tmp_path, "model=mlp", "arch.depth=4", "arch.width=32", info=DIGITS)
+    assert isinstance(m.net, MLP) and m.arch.depth == 4 and m.arch.width == 32
+    assert analytic_kernel(m.layer, (64,)).func is fc_ntk  # its twin: the fused kernel
+    torch.manual_seed(0)
+    _, m = _model(tmp_path, "model=mlp", "arch.activation=erf", "arch.width=32", info=DIGITS)
+    torch.manual_seed(0)
+    ref = build_net(mlp(3, 32, 10, activation="erf"), (64,))
+    assert isinstance(m.net, LayerNet) and any(isinstance(a, Erf) for a in m.layer.layers)
+    x = torch.rand(4, 64)
+    torch.testing.assert_close(m(x), ref(x), rtol=0, atol=0)
+    assert m.hparams["activation"] == "erf"
+    _, w = _model(tmp_path, "model=mlp", "model.width=16", info=DIGITS)  # the net alone
+    assert w.arch.width == 16
+
+
+def test_model_mlp_with_an_image_arch_says_which_models_take_it(tmp_path):
+    with pytest.raises(ValueError, match=r"reads 'arch.width'.*model=net.*model=ntk\|nngp"):
+        _model(tmp_path, "model=mlp", "arch=cnn", info=DIGIT_IMAGES)
+
+
+def test_kernel_model_form(tmp_path):
+    # studies that sweep kernel parameters by name see model=ntk as fc_ntk's kernel model
+    from nvk.models.arch import kernel_model_form
+
+    cfg, a = _model(tmp_path, "model=ntk", "arch.depth=4", "arch.b_std=0.2", info=DIGITS)
+    kcfg = kernel_model_form(cfg, DIGITS)
+    assert cfg.get("kernel") is None and kcfg.kernel._target_ == "nvk.kernels.fc_ntk"
+    assert kcfg.kernel.depth == 4 and kcfg.kernel.bias == 0.2 and kcfg.kernel.frozen_layers == 0
+    b = build(kcfg.model, info=DIGITS)
+    assert type(b).__name__ == "KernelModule" and b.solver.options == a.solver.options
+    x = torch.rand(7, 64, dtype=torch.float64)
+    torch.testing.assert_close(a.kernel_fn(x, x), b.kernel_fn(x, x), rtol=0, atol=0)
+    laplace = compose_cfg("train", ["model=laplace"], tmp_path, hydra_cfg=False)
+    assert kernel_model_form(laplace, DIGITS) is laplace
+    erf = compose_cfg("train", ["model=ntk", "arch.activation=erf"], tmp_path, hydra_cfg=False)
+    with pytest.raises(ValueError, match="composed from its layers and has no kernel config"):
+        kernel_model_form(erf, DIGITS)
+
+
 def test_image_arch_on_flattened_data_says_what_to_set(tmp_path):
     with pytest.raises(ValueError, match=r"data\.flatten=false"):
-        _model(tmp_path, "model=net_ntk", "arch=cnn", "data.flatten=true")
+        _model(tmp_path, "model=ntk", "arch=cnn", "data.flatten=true")
 
 
 # -- a residual CNN, in process ----------------------------------------------------------------
@@ -253,7 +297,7 @@ def test_resnet_trains_one_epoch_and_its_ntk_fits_a_subset(cfg_train, tmp_path):
     eval_cfg = compose_cfg("eval", eval_args, tmp_path / "eval")
     assert evaluate_checkpoint(eval_cfg)["test/acc"] == pytest.approx(metrics["test/acc"])
 
-    cfg = compose_cfg("train", ["model=net_ntk", *arch], tmp_path, hydra_cfg=False)
+    cfg = compose_cfg("train", ["model=ntk", *arch], tmp_path, hydra_cfg=False)
     dm = instantiate(cfg.data)
     dm.setup()
     m = build(cfg.model, info=dm.info)
@@ -290,22 +334,25 @@ def _jobs(sweep: Path, n: int) -> list[dict]:
     return [json.loads((j / "metrics.json").read_text()) for j in jobs]
 
 
-def test_multirun_over_the_network_and_its_ntk_with_one_arch_override(tmp_path):
+def test_multirun_over_the_mlp_and_its_ntk_with_one_arch_override(tmp_path):
+    # the issue's command: python train.py -m model=mlp,ntk arch.depth=5
     sweep = tmp_path / "sweep"
-    r = _train_py("-m", "model=net,net_ntk", "arch.depth=5", *FAST, f"hydra.sweep.dir={sweep}")
+    r = _train_py("-m", "model=mlp,ntk", "arch.depth=5", *FAST, f"hydra.sweep.dir={sweep}")
     assert r.stdout.count("[nvk] done") == 2
     for i, metrics in enumerate(_jobs(sweep, 2)):
         assert "test/acc" in metrics
-        cfg = (sweep / str(i) / "config_resolved.yaml").read_text()
-        assert "_target_: nvk.layers.mlp" in cfg and "depth: 5" in cfg
+        cfg = OmegaConf.load(sweep / str(i) / "config_resolved.yaml")
+        assert cfg.arch._target_ == "nvk.layers.mlp" and cfg.arch.depth == 5
+    mlp_cfg = OmegaConf.load(sweep / "0" / "config_resolved.yaml")
+    assert mlp_cfg.model._target_ == "nvk.models.MLPModule" and mlp_cfg.model.depth == 5
 
 
-def test_erf_network_and_its_ntk_krr_through_train_py(tmp_path):
+def test_erf_network_its_ntk_and_nngp_through_train_py(tmp_path):
     sweep = tmp_path / "sweep"
-    r = _train_py("-m", "model=net,net_ntk", "arch.activation=erf", *FAST,
+    r = _train_py("-m", "model=mlp,ntk,nngp", "arch.activation=erf", *FAST,
                   f"hydra.sweep.dir={sweep}")  # fmt: skip
-    assert r.stdout.count("[nvk] done") == 2 and r.stdout.count("test/acc=") == 2
-    net, ntk = _jobs(sweep, 2)
-    assert "train/loss" in net and ntk["test/acc"] > 0.9  # exact KRR on digits
-    for i in range(2):
+    assert r.stdout.count("[nvk] done") == 3 and r.stdout.count("test/acc=") == 3
+    net, ntk, nngp = _jobs(sweep, 3)
+    assert "train/loss" in net and ntk["test/acc"] > 0.9 and nngp["test/acc"] > 0.9  # KRR
+    for i in range(3):
         assert "activation: erf" in (sweep / str(i) / "config_resolved.yaml").read_text()

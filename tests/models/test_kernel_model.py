@@ -62,11 +62,15 @@ def test_every_kernel_model_config_composes_and_builds(name: str, tmp_path: Path
 
 
 def test_kernel_and_solver_from_the_command_line(tmp_path: Path) -> None:
-    cfg = compose_cfg("train", ["model=ntk", "kernel.depth=6", "solver=svc"], tmp_path,
+    info = DataInfo("toy", (4,), 2, "classification")
+    cfg = compose_cfg("train", ["model=ntk", "arch.depth=6", "solver=svc"], tmp_path,
                       hydra_cfg=False)  # fmt: skip
-    m = build(cfg.model, info=DataInfo("toy", (4,), 2, "classification"))
+    m = build(cfg.model, info=info)  # the arch's NTK: the fused fc_ntk
     assert m.kernel.keywords["depth"] == 6 and type(m.solver).__name__ == "SVCSolver"
-    cfg = compose_cfg("train", ["model=ntk", "kernel=h_laplace", "kernel.c=2"], tmp_path,
+    cfg = compose_cfg("train", ["model=kernel", "kernel.frozen_layers=1"], tmp_path,
+                      hydra_cfg=False)  # fmt: skip
+    assert build(cfg.model, info=info).kernel.keywords["frozen_layers"] == 1
+    cfg = compose_cfg("train", ["model=kernel", "kernel=h_laplace", "kernel.c=2"], tmp_path,
                       hydra_cfg=False)  # fmt: skip
     assert cfg.kernel._target_.endswith("h_laplace") and cfg.kernel.c == 2
 

@@ -18,6 +18,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from sklearn.metrics import mean_squared_error, roc_auc_score
 
+from nvk.data.base import DataInfo
+from nvk.models.arch import kernel_model_form
 from nvk.solvers import FalkonSolver
 from nvk.studies import largescale
 from nvk.utils.io import read_json
@@ -142,4 +144,6 @@ def test_sweep_is_datasets_times_kernels_and_every_cell_has_a_grid(tmp_path):
         assert c.task._target_.endswith("run_table2") and c.data._target_.endswith(
             f"{data.upper()}DataModule")  # fmt: skip
         assert c.solver._target_ == "nvk.solvers.FalkonSolver"
-        assert largescale.kernel_name(c.kernel) in c.table2.grids
+        # model=ntk is the arch's kernel; the study sweeps it as fc_ntk's config
+        kc = kernel_model_form(c, DataInfo(data, (8,), 1, "regression"))
+        assert largescale.kernel_name(kc.kernel) in c.table2.grids

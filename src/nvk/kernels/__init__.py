@@ -33,6 +33,7 @@ from nvk.kernels.registry import (
     KernelEntry,
     UnknownKernelError,
     find_entry,
+    kernel_config,
     kernel_entry,
     register_kernel,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "h_gamma_exponential",
     "h_gaussian",
     "h_laplace",
+    "kernel_config",
     "kernel_entry",
     "kernel_key",
     "laplace",

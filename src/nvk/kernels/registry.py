@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -183,6 +184,22 @@ def input_kind(kernel: Callable[..., Any]) -> InputKind:
     """`KernelEntry.inputs` of `kernel`; "vectors" for a callable nvk does not know."""
     entry = find_entry(kernel)
     return "vectors" if entry is None else entry.inputs
+
+
+def kernel_config(kernel: functools.partial) -> dict[str, Any]:
+    """The Hydra config of `conf/kernel/<name>.yaml` form that builds this partial of a
+    registered kernel: `_target_` (the public `nvk.kernels.<name>`), `_partial_`, and every
+    keyword-only parameter (its default where the partial does not bind it). What a record's
+    spec holds, so a kernel reached another way (e.g. a layer list's fused path) keeps the spec
+    of the config that named it."""
+    entry = find_entry(kernel) if isinstance(kernel, functools.partial) else None
+    if entry is None or entry.fn is not kernel.func:
+        raise ValueError(f"kernel_config: not a functools.partial of an nvk kernel: {kernel!r}")
+    params = inspect.signature(entry.fn).parameters.values()
+    defaults = {p.name: p.default for p in params
+                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}  # fmt: skip
+    return {"_target_": f"nvk.kernels.{entry.fn.__name__}", "_partial_": True,
+            **defaults, **kernel.keywords}  # fmt: skip
 
 
 # -- the nvk kernels ---------------------------------------------------------------------------

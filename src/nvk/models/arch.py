@@ -1,4 +1,4 @@
-"""`model=net|net_ntk|net_nngp`: the finite network and the analytic kernels of one layer list.
+"""`model=net|ntk|nngp`: the finite network and the analytic kernels of one layer list.
 
 `arch` is what Hydra builds from `conf/arch/<name>.yaml` (`${arch}`): a partial call of a
 preset of `nvk.layers` (`mlp`, `cnn`, `resnet_small`, `myrtle5`) that still lacks `out`. The
@@ -9,20 +9,25 @@ does). `arch_layers` does this for both models, so a network and its kernel mode
 same config are the two faces of one list (`nvk.layers.twins`).
 
 * `ArchNetModule` (model=net) trains `nvk.layers.build_net(list)` like model=mlp (`NetModule`).
-* `ArchKernelModule` (model=net_ntk|net_nngp) is a `KernelModule` whose kernel is the list's
+* `ArchKernelModule` (model=ntk|nngp) is a `KernelModule` whose kernel is the list's
   NTK/NNGP from `nvk.layers.analytic_kernel` (the fused `nvk.kernels` function when the list
   is the Core ReLU MLP or the CNTK's CNN, else the composed kernel), tiled by `gram`.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
 from nvk.data.base import DataInfo
-from nvk.layers import Layer, analytic_kernel, build_net, serial
+from nvk.kernels import kernel_config
+from nvk.layers import Layer, analytic_kernel, build_net, fused_kernel, serial
 from nvk.layers.base import Shape
 from nvk.models.kernel import KernelModule
 from nvk.models.net import NetModule, OptimizerFactory
@@ -117,7 +122,7 @@ class ArchNetModule(NetModule):
 
 
 class ArchKernelModule(KernelModule):
-    """`model=net_ntk|net_nngp`: a `KernelModule` whose kernel is the arch's analytic NTK
+    """`model=ntk|nngp`: a `KernelModule` whose kernel is the arch's analytic NTK
     (`get="ntk"`) or NNGP (`get="nngp"`), `nvk.layers.analytic_kernel`; `solver` and `tile` as
     in `KernelModule`."""
 
@@ -130,3 +135,34 @@ class ArchKernelModule(KernelModule):
         self.save_hyperparameters(
             {**self.hparams, "arch": describe_arch(arch), "in_shape": list(in_shape), "get": get}
         )
+
+
+def kernel_model_form(cfg: DictConfig, info: DataInfo) -> DictConfig:
+    """`cfg` with an arch kernel model (model=ntk|nngp: `ArchKernelModule`) whose list a fused
+    `nvk.kernels` function computes, rewritten as the kernel model of that function's config:
+    `cfg.kernel` = its `conf/kernel/` form (`nvk.kernels.kernel_config`, e.g. fc_ntk's depth,
+    σ_w, β), `cfg.model` = `KernelModule(kernel=${kernel})`. Studies that sweep kernel
+    parameters by name (experiment=table2) work on this form; the values are the same kernel's.
+    Any other config is returned unchanged; an arch kernel without a fused function is a
+    ValueError (it has no kernel config to sweep)."""
+    if cfg.get("kernel") is not None or not str(cfg.model.get("_target_", "")).endswith(
+        "ArchKernelModule"
+    ):
+        return cfg
+    get = cfg.model.get("get", "ntk")
+    layer, in_shape = arch_layers(instantiate(cfg.arch), info)
+    fused = fused_kernel(layer, in_shape, get)
+    if fused is None:
+        raise ValueError(
+            f"this study sweeps kernel parameters of conf/kernel/; the {get} of this arch "
+            f"({describe_arch(instantiate(cfg.arch))}) is composed from its layers and has no "
+            "kernel config: use a ReLU MLP arch or model=kernel kernel=<name>"
+        )
+    out = copy.deepcopy(cfg)
+    with open_dict(out):
+        out.kernel = OmegaConf.create(kernel_config(fused))
+        out.model = OmegaConf.create(
+            {"_target_": "nvk.models.KernelModule", "kernel": "${kernel}",
+             "solver": "${solver}", "tile": cfg.model.get("tile", 2048)}
+        )  # fmt: skip
+    return out

@@ -12,6 +12,7 @@ from torch import nn
 
 from nvk.arch import ArchSpec
 from nvk.data.base import DataInfo
+from nvk.layers import ReLU, as_activation, build_net, mlp
 from nvk.models.evaluation import EvalMixin
 from nvk.models.metrics import TRAIN_LOSS
 from nvk.nets.mlp import MLP
@@ -59,9 +60,14 @@ class NetModule(EvalMixin, L.LightningModule):
 
 
 class MLPModule(NetModule):
-    """`model=mlp`: the wide ReLU MLP of `nvk.arch` (NTK parameterization by default).
+    """`model=mlp`: the wide MLP of `nvk.arch` (NTK parameterization by default).
 
-    Architecture fields are top-level config keys (`model.width=1024 model.depth=4`).
+    Its keys come from the shared `arch` config (`conf/arch/mlp.yaml`: `arch.depth=4
+    arch.width=1024 arch.activation=erf`), which the kernel twins `model=ntk|nngp` read too;
+    `model.<key>=` still overrides the network alone. `self.layer` is the network's layer list
+    (`nvk.layers.mlp`), whose analytic kernels are its exact twins. With ReLU the network is
+    `nvk.nets.MLP` (equal bit for bit to the list's `build_net`, and to the checkpoints of
+    earlier runs); another activation (`nvk.layers.ACTIVATIONS`) builds it from the list.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class MLPModule(NetModule):
         bias_init: str = "zero",
         sigma_w: float = 2.0**0.5,
         parameterization: str = "ntk",
+        activation: str = "relu",
     ) -> None:
         arch = ArchSpec(
             depth=depth,
@@ -85,6 +92,16 @@ class MLPModule(NetModule):
             sigma_w=sigma_w,
             parameterization=parameterization,  # type: ignore[arg-type]
         )
-        super().__init__(MLP(arch, info.in_features, info.num_outputs), info, optimizer, scheduler)
-        self.arch = arch
-        self.save_hyperparameters({"arch": arch.to_dict(), "data": info.__dict__})
+        act = as_activation(activation)
+        kw = dict(bias_init=bias_init, parameterization=parameterization, activation=act)
+        layer = mlp(depth, width, info.num_outputs, W_std=sigma_w, b_std=bias, **kw)
+        if type(act) is ReLU:
+            net: nn.Module = MLP(arch, info.in_features, info.num_outputs)
+        else:
+            net = build_net(layer, (info.in_features,))
+        super().__init__(net, info, optimizer, scheduler)
+        self.arch, self.layer, self.activation = arch, layer, str(activation)
+        hp: dict[str, Any] = {"arch": arch.to_dict(), "data": info.__dict__}
+        if type(act) is not ReLU:
+            hp["activation"] = self.activation
+        self.save_hyperparameters(hp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,34 @@ DIGITS = 12  # stored accuracies: ratios of small integers, exact enough to comp
 def plain(x: Any) -> Any:
     """An OmegaConf container as plain (resolved) dicts and lists; anything else as it is."""
     return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
+
+
+def config_kernel(cfg: Any, info: Any, **point: Any) -> Callable[..., Any] | None:
+    """The kernel a kernel-model config computes, with `point`'s values (a grid point): its
+    `conf/kernel/` entry, or for model=ntk|nngp (`ArchKernelModule`) the arch's analytic kernel
+    (`nvk.layers.analytic_kernel`: fused where a `nvk.kernels` function computes the list);
+    None for a network. `info`: the data's `DataInfo` (input shape, number of outputs)."""
+    from hydra.utils import instantiate
+
+    if cfg.get("kernel") is not None:
+        return instantiate(cfg.kernel, **point)
+    if not str(cfg.model.get("_target_", "")).endswith("ArchKernelModule"):
+        return None
+    from nvk.layers import analytic_kernel
+    from nvk.models.arch import arch_layers
+
+    layer, in_shape = arch_layers(instantiate(cfg.arch, **point), info)
+    return analytic_kernel(layer, in_shape, cfg.model.get("get", "ntk"))
+
+
+def model_spec(model: Any) -> Any:
+    """`plain(model)` as records' specs hold a model config: without `activation: relu`, the
+    default that arrived with the shared arch config (conf/arch/), so the specs of ReLU runs
+    recorded before it are unchanged and their records stay valid."""
+    spec = plain(model)
+    if isinstance(spec, dict) and spec.get("activation") == "relu":
+        spec = {k: v for k, v in spec.items() if k != "activation"}
+    return spec
 
 
 def spec_hash(spec: dict[str, Any], version: int) -> str:

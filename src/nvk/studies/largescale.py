@@ -31,6 +31,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nvk.models.arch import kernel_model_form
 from nvk.models.metrics import compute_metrics
 from nvk.utils.io import atomic_write_json, atomic_write_text, read_checked, require_keys
 
@@ -118,6 +119,7 @@ def run_table2(cfg: DictConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     datamodule = instantiate(cfg.data)
     datamodule.setup()
+    cfg = kernel_model_form(cfg, datamodule.info)  # model=ntk: fc_ntk's config, swept by name
     best, results = select(cfg, datamodule, out_dir)
     d = datamodule.full_batch()
     sizes = {"n_train": len(d.x_train), "n_val": len(d.x_val), "n_test": len(d.x_test)}

@@ -71,7 +71,7 @@ SWEEP = ["data.n=24", "data.frequencies=[1,2,4]", "data.amplitudes=[0.01,0.01,0.
 
 def test_width_sweep_writes_table_and_resumes(tmp_path) -> None:
     records, logs = tmp_path / "records", tmp_path / "logs"
-    args = ["-m", "experiment=frequency_width", "model.width=16,64", *SWEEP,
+    args = ["-m", "experiment=frequency_width", "arch.width=16,64", *SWEEP,
             f"task.records_dir={records}", f"paths.log_dir={logs}"]  # fmt: skip
     run("train.py", *args)
     files = sorted(p.name for p in records.glob("*.json"))
@@ -100,7 +100,7 @@ def test_width_sweep_writes_table_and_resumes(tmp_path) -> None:
 
 def test_records_of_another_spec_are_refused(cfg_train, tmp_path) -> None:
     records = str(tmp_path / "records")
-    small = ["experiment=frequency", *SWEEP[:-2], "model.width=16"]
+    small = ["experiment=frequency", *SWEEP[:-2], "arch.width=16"]
     run_frequency(cfg_train(*small), records_dir=records)
     with pytest.raises(ValueError, match="another spec"):
         run_frequency(cfg_train(*small, "study.threshold=0.2"), records_dir=records)

@@ -17,6 +17,7 @@ widths), each recorded as its own row `<model>_<param><value>`.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -31,6 +32,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from nvk.kernels import kernel_config
 from nvk.kernels.gram import gram
 from nvk.solvers.krr import krr_fit, select_ridge_val
 from nvk.solvers.memory import check_gram_memory, gram_bytes
@@ -44,7 +46,7 @@ from nvk.studies.cifar.records import (
     wilson,
     write_record,
 )
-from nvk.studies.common import plain
+from nvk.studies.common import config_kernel, model_spec, plain
 from nvk.utils.provenance import git_state, package_versions
 
 log = logging.getLogger("nvk.studies")
@@ -95,6 +97,18 @@ TRAINER_KEYS = ("max_epochs", "precision", "gradient_clip_val", "accumulate_grad
                 "deterministic")  # what changes a network row's result  # fmt: skip
 
 
+def kernel_spec(cfg: DictConfig, info: Any) -> dict[str, Any]:
+    """The kernel part of a kernel row's spec: its kernel config; for an arch whose kernel is a
+    fused nvk kernel (the ReLU MLP's fc_ntk), that kernel's config (`kernel_config`), which is
+    what the row recorded when model=ntk named conf/kernel/fc_ntk.yaml; else the arch and get."""
+    if cfg.get("kernel") is not None:
+        return plain(cfg.kernel)
+    kern = config_kernel(cfg, info)
+    if isinstance(kern, functools.partial):
+        return kernel_config(kern)
+    return {"arch": plain(cfg.arch), "get": cfg.model.get("get", "ntk")}
+
+
 def row_task(
     cfg: DictConfig,
     *,
@@ -109,7 +123,8 @@ def row_task(
     """`task=cifar_row`: the row `row` (the model's name) on `cfg.data`, trying `grids[row]`;
     returns {cifar/val_acc, cifar/test_acc} of the (last) row written."""
     grid = (plain(grids) or {}).get(row) or {}
-    unknown = [k for k in grid if k not in cfg.model and k not in (cfg.get("kernel") or {})]
+    options = (cfg.model, cfg.get("kernel") or {}, cfg.get("arch") or {})
+    unknown = [k for k in grid if not any(k in o for o in options)]
     if unknown:
         raise ValueError(f"task.grids.{row} names {unknown}: not options of model={row}")
     datamodule = instantiate(cfg.data)
@@ -120,7 +135,8 @@ def row_task(
     if str(cfg.model._target_).endswith("KernelModule"):
         if not ridges:
             raise ValueError("task.ridges is empty: give at least one relative ridge")
-        spec = {"row": row, "kernel": plain(cfg.kernel), "grid": grid, "ridges": list(ridges),
+        kernel = kernel_spec(cfg, datamodule.info)
+        spec = {"row": row, "kernel": kernel, "grid": grid, "ridges": list(ridges),
                 "dtype": dtype, "tile": tile, "data": data_spec, "targets": "centered"}  # fmt: skip
         return _kernel_row(cfg, datamodule, spec, records_dir, gram_cache, dhash)
     n_test = len(datamodule.full_batch().y_test)
@@ -157,7 +173,7 @@ def _kernel_row(
         return acc(pred.argmax(1).eq(data.y_val).double().mean())
 
     def grams(point: dict[str, Any], *xs: torch.Tensor) -> list[torch.Tensor]:
-        kern = instantiate(cfg.kernel, **point)
+        kern = config_kernel(cfg, info, **point)
         kw = {"tile": spec["tile"], "dtype": dt, "cache_dir": cache, "progress": True}
         return [gram(kern, x, data.x_train, **kw).double() if x is not data.x_train
                 else gram(kern, x, **kw).double() for x in xs]  # fmt: skip
@@ -215,7 +231,7 @@ def _network_rows(
                 run_cfg.model[k] = v
             run_cfg.paths.output_dir = str(Path(cfg.paths.output_dir) / row)
         trainer = {k: plain(run_cfg.trainer.get(k)) for k in TRAINER_KEYS}  # not its paths
-        spec = {"row": row, "model": plain(run_cfg.model), "trainer": trainer,
+        spec = {"row": row, "model": model_spec(run_cfg.model), "trainer": trainer,
                 "data": data_spec, "seed": plain(cfg.get("seed"))}  # fmt: skip
         done = done_record(records_dir, row, spec, dhash)
         if done is None:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from nvk.kernels.empirical import empirical_ntk
 from nvk.run import build, write_run_records
 from nvk.solvers.kernel_gd import gd_decay
+from nvk.studies.common import config_kernel
 from nvk.studies.frequency.dynamics import ZeroStart, first_step
 from nvk.studies.frequency.study import device_of
 from nvk.studies.loggers import log_study
@@ -120,10 +121,11 @@ def random_label_record(cfg: DictConfig) -> dict[str, Any]:
     dev = device_of(cfg)
     rec: dict[str, Any] = {"name": o.name, "options": asdict(o), "n": len(x), "classes": C}
     epochs, ext = [], []
+    kern = config_kernel(cfg, dm.info)  # None: a network
     for p in o.noise:
         y = noisy_labels(y0, p, C, o.seed)
-        if cfg.get("kernel") is not None:
-            K = instantiate(cfg.kernel)(x.to(dev), x.to(dev))
+        if kern is not None:
+            K = kern(x.to(dev), x.to(dev))
             e, x_ = kernel_epochs(K, y.to(dev), C, lr=o.lr, max_steps=o.max_steps)
         else:
             L.seed_everything(cfg.get("seed") or 0, verbose=False)
@@ -134,7 +136,7 @@ def random_label_record(cfg: DictConfig) -> dict[str, Any]:
         epochs.append(None if e is None or not math.isfinite(e) else e)
         ext.append(x_)
     rec.update(noise=list(o.noise), epochs=epochs, extrapolated=ext)
-    rec["kind"] = "kernel" if cfg.get("kernel") is not None else "network"
+    rec["kind"] = "kernel" if kern is not None else "network"
     return rec
 
 

@@ -3,7 +3,7 @@
 `<records_dir>/<key>.json` holds one run's `frequency.json` record plus `spec` (everything that
 determines it: data, model or kernel, study options, seed), `spec_hash` and `seconds`. The key
 is the model's label, with `-width<w>` for a network (`experiment=frequency_width` sweeps
-`model.width`). A rerun of the same spec reuses the record instead of training again; a record
+`arch.width`). A rerun of the same spec reuses the record instead of training again; a record
 of another spec is refused (use another `task.records_dir`); a damaged one is set aside and
 recomputed (`nvk.utils.io.read_checked`).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from nvk.studies.common import plain, spec_hash
+from nvk.studies.common import model_spec, plain, spec_hash
 from nvk.utils.io import atomic_write_json, read_checked, require_keys
 
 VERSION = 1  # bump when a change of the code changes the records
@@ -33,7 +33,7 @@ def record_spec(cfg: DictConfig, options: Any) -> dict[str, Any]:
     kernel = cfg.get("kernel")
     return {
         "data": plain(cfg.data),
-        "model": None if kernel is not None else plain(cfg.model),
+        "model": None if kernel is not None else model_spec(cfg.model),
         "kernel": plain(kernel),
         "study": asdict(options),
         "seed": cfg.get("seed"),

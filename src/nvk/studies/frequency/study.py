@@ -26,10 +26,11 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from nvk.kernels.fc import fc_ntk_from_arch
+from nvk.layers import analytic_kernel, mlp_from_arch
 from nvk.run import build, write_run_records
+from nvk.studies.common import config_kernel, plain
 from nvk.studies.frequency.dynamics import (
     FrequencyCurves,
     HarmonicProjector,
@@ -56,7 +57,8 @@ class FrequencyOptions:
     where integer rounding dominates; the fit over all k is recorded too); target: ``sum``
     (one run on the data's sum of harmonics) or ``single`` (one run per frequency on that
     harmonic alone: on random S² points the harmonics are not orthogonal on the sample, and
-    the unlearned high frequencies of a sum leak into the projection of the low ones);
+    the unlearned high frequencies of a sum leak into the projection of the low ones; a
+    network's run stops once its harmonic is learned, so the cost is the sum of the counts);
     dtype: the network's parameters and inputs (``float64`` or ``float32``; kernels always run
     in float64). docs/frequency.md measures what float32 changes: a step update of a weight at
     high width and high k is below float32's resolution of that weight, so the last
@@ -101,16 +103,25 @@ def _train_targets(cfg: DictConfig, freqs: list[int], amps: list[float]) -> torc
 
 
 def merge_curves(runs: list[FrequencyCurves]) -> FrequencyCurves:
-    """One record from runs on disjoint frequencies with the same logged steps."""
+    """One record from runs on disjoint frequencies.
+
+    Runs that stopped at different steps (networks on `target=single` stop once their harmonic
+    is learned) are put on the union of their logged steps; a row holds None at the steps its
+    run did not log."""
     if len(runs) == 1:
         return runs[0]
-    if any(r.steps != runs[0].steps for r in runs):
-        raise ValueError("runs to merge must log the same steps")
+    steps = sorted({t for r in runs for t in r.steps})
+    residual = []
+    for r in runs:
+        at = [dict(zip(r.steps, row)) for row in r.residual]
+        residual += [[a.get(t) for t in steps] for a in at]
     extra = {k: max(r.extra[k] for r in runs) for k in runs[0].extra}  # worst case over runs
+    if "steps_run" in extra:
+        extra["steps_run"] = sum(r.extra["steps_run"] for r in runs)  # GD steps taken in all
     return FrequencyCurves(
         frequencies=[k for r in runs for k in r.frequencies],
-        steps=runs[0].steps,
-        residual=[row for r in runs for row in r.residual],
+        steps=steps,
+        residual=residual,
         counts=[c for r in runs for c in r.counts],
         extrapolated=[e for r in runs for e in r.extrapolated],
         eta=runs[0].eta,
@@ -150,14 +161,19 @@ def frequency_record(cfg: DictConfig) -> dict[str, Any]:
     else:  # the same data module with one harmonic (its own amplitude) at a time
         amps = list(dm.amplitudes)
         jobs = [([k], _train_targets(cfg, [k], [a])) for k, a in zip(freqs, amps)]
-    if cfg.get("kernel") is not None:
-        K = instantiate(cfg.kernel)(x.to(dev), x.to(dev)).cpu()
-        rec.update(kind="kernel", kernel=OmegaConf.to_container(cfg.kernel, resolve=True))
+    kern = config_kernel(cfg, dm.info)  # conf/kernel/ or an arch's (model=ntk|nngp)
+    if kern is not None:
+        K = kern(x.to(dev), x.to(dev)).cpu()
+        desc = (plain(cfg.kernel) if cfg.get("kernel") is not None
+                else {"arch": plain(cfg.arch), "get": cfg.model.get("get", "ntk")})  # fmt: skip
+        rec.update(kind="kernel", kernel=desc)
         runs = [kernel_curves(K, yy, proj, ks, **kw) for ks, yy in jobs]
         rec["curves"] = summarize_curves(merge_curves(runs), o.fit_kmin)
         return rec
     module = build(cfg.model, info=dm.info)
-    twin_K = fc_ntk_from_arch(module.arch)(x, x)
+    # the network's exact twin: its layer list's NTK (ReLU: the fused fc_ntk of its ArchSpec)
+    layer = getattr(module, "layer", None) or mlp_from_arch(module.arch)
+    twin_K = analytic_kernel(layer, (x.shape[1],), "ntk")(x, x)
     dtype = DTYPES[o.dtype]
     module.net.to(dtype)
     init = {k: v.clone() for k, v in module.net.state_dict().items()}
@@ -166,7 +182,7 @@ def frequency_record(cfg: DictConfig) -> dict[str, Any]:
         module.net.load_state_dict(init)  # every frequency from the same initialization
         net = module.net.to(dev)
         runs.append(network_curves(net, x.to(dtype), yy.to(dtype), proj, ks, reference_ntk=twin_K,
-                                   stop_early=o.target == "sum", **kw))  # fmt: skip
+                                   **kw))  # fmt: skip
     rec.update(kind="network", arch=module.arch.to_dict())
     rec["curves"] = summarize_curves(merge_curves(runs), o.fit_kmin)
     twin = [kernel_curves(twin_K, yy, proj, ks, **kw) for ks, yy in jobs]
@@ -210,8 +226,9 @@ def run_frequency(cfg: DictConfig, records_dir: str | None = None) -> dict[str, 
         metrics["freq/ntk_twin/exponent"] = rec["ntk_twin"]["fit"]["exponent"]
     for key, v in c["extra"].items():
         metrics[f"freq/{key}"] = float(v)
+    rows = list(zip(c["frequencies"], c["residual"]))  # None: that run had stopped
     per_step = [
-        (t, {f"freq/k{k}/residual": r[i] for k, r in zip(c["frequencies"], c["residual"])})
+        (t, {f"freq/k{k}/residual": r[i] for k, r in rows if r[i] is not None})
         for i, t in enumerate(c["steps"])
     ]
     log_study(cfg, metrics, step=c["steps"][-1], per_step=per_step, figures={"freq/figure": png})

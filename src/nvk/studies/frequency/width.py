@@ -1,6 +1,6 @@
 """`experiment=frequency_width`: the frequency study across network widths, as one table.
 
-Reads the records a sweep over `model.width` kept in `task.records_dir`
+Reads the records a sweep over `arch.width` kept in `task.records_dir`
 (`nvk.studies.frequency.records`) and writes, beside them (`<records_dir>/../table`):
 
 * `frequency_width.md/.csv/.json`: per width the fitted exponent (k ≥ fit_kmin) and its gap to
