@@ -51,6 +51,26 @@ def test_frequency_task_on_s2(cfg_train) -> None:
     assert rec["dim"] == 3 and counts == sorted(counts)  # higher frequencies take longer
 
 
+def test_single_target_network_runs_stop_once_their_harmonic_is_learned(cfg_train) -> None:
+    # target=single on S^2: each harmonic's run ends at its own count; the merged record keeps
+    # every run's logged residuals (None after a run stopped) and the steps taken in all
+    cfg = cfg_train("experiment=frequency", "model=mlp", "model.width=64", "data.dim=3",
+                    "data.sampling=uniform", "data.n=40", "data.frequencies=[1,3]",
+                    "data.amplitudes=[0.01,0.01]", "study.target=single", "study.max_steps=400",
+                    "study.n_log=12", "study.fit_kmin=1")  # fmt: skip
+    metrics = run_frequency(cfg)
+    c = read_json(f"{cfg.paths.output_dir}/frequency.json")["curves"]
+    c1, c3 = c["counts"]
+    assert c1 is not None and c3 is not None and c1 < c3 < 400
+    assert c["extra"]["steps_run"] == c1 + c3 == metrics["freq/steps_run"]
+    assert c["steps"] == sorted(set(c["steps"])) and c["steps"][-1] == c3
+    r1, r3 = c["residual"]
+    logged1 = [t for t, v in zip(c["steps"], r1) if v is not None]
+    assert logged1[-1] == c1 and all(v is None for t, v in zip(c["steps"], r1) if t > c1)
+    v3 = [v for v in r3 if v is not None]  # None also where only the other run logged a step
+    assert r3[-1] is not None and v3[-1] <= 0.1 < v3[-2]
+
+
 def test_frequency_rejects_classification_data(cfg_train) -> None:
     cfg = cfg_train("experiment=frequency", "model=ntk", "data.task=classification")
     with pytest.raises(ValueError, match="sphere regression"):

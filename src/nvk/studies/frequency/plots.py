@@ -26,7 +26,9 @@ def _save(fig: Any, path: str | Path) -> Path:
 def _residuals(ax: Any, curves: dict[str, Any], title: str, threshold: float) -> None:
     steps = np.maximum(np.asarray(curves["steps"]), 0.5)  # step 0 drawn at 0.5 on a log axis
     for k, r in zip(curves["frequencies"], curves["residual"]):
-        ax.loglog(steps, np.maximum(r, 1e-8), label=f"k={k}")
+        r = np.asarray([np.nan if v is None else v for v in r], dtype=float)
+        ok = np.isfinite(r)  # None: that run had stopped (or did not log the step)
+        ax.loglog(steps[ok], np.maximum(r[ok], 1e-8), label=f"k={k}")
     ax.axhline(threshold, color="k", ls=":", lw=1)
     ax.set(xlabel="GD step", ylabel="‖P_k r_t‖ / ‖P_k r_0‖", title=title, ylim=(1e-3, 2))
     ax.legend(fontsize=7, ncol=2)
