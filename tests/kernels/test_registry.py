@@ -41,10 +41,10 @@ NAMES = [
     "fc_nngp",
     "laplace",
     "gaussian",
-    "gamma_exponential",
+    "gamma_exp",
     "h_laplace",
     "h_gaussian",
-    "h_gamma_exponential",
+    "h_gamma_exp",
     "cntk",
     "cexp",
 ]
@@ -55,17 +55,16 @@ PARAMS: dict[str, dict[str, Any]] = {
     "fc_nngp": {"depth": 3, "bias": 0.5, "bias_init": "gaussian"},
     "laplace": {"c": 0.7},
     "gaussian": {"c": 0.7},
-    "gamma_exponential": {"c": 0.7, "gamma": 1.3},
+    "gamma_exp": {"c": 0.7, "gamma": 1.3},
     "h_laplace": {"c": 0.7},
     "h_gaussian": {"c": 0.7},
-    "h_gamma_exponential": {"c": 0.7, "gamma": 1.3},
+    "h_gamma_exp": {"c": 0.7, "gamma": 1.3},
     "cntk": {"depth": 2, "sigma_w": 1.2},
     "cexp": {"depth": 2, "c": 0.7, "gamma": 1.3},
 }
 # what `gram` read from function attributes before the registry (`gram_mirror`,
 # `gram_single_buffer`, `image_kernel`): the entries must say the same
-CHEAP = {"laplace", "gaussian", "gamma_exponential", "h_laplace", "h_gaussian",
-         "h_gamma_exponential"}  # fmt: skip
+CHEAP = {"laplace", "gaussian", "gamma_exp", "h_laplace", "h_gaussian", "h_gamma_exp"}
 IMAGES = {"cntk", "cexp"}
 
 
@@ -88,8 +87,8 @@ def test_registry_lists_every_kernel_once() -> None:
     assert len(set(fns)) == len(fns)
     for name, e in KERNELS.items():
         assert e.name == name
-        assert getattr(nvk.kernels, name) is e.fn  # the public import path `nvk.kernels.<name>`
-        assert e.fn.__name__ == name
+        assert getattr(nvk.kernels, e.fn.__name__) is e.fn  # public path `nvk.kernels.<fn>`
+        assert e.fn.__name__ in (name, *e.aliases)  # the function's name finds it too
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -105,6 +104,18 @@ def test_every_entry_has_a_config() -> None:
     assert {kernel_entry(get_object(t)).name for t in targets} == set(KERNELS)
 
 
+def test_one_name_per_kernel_configs_and_registry_agree() -> None:
+    # conf/kernel/<name>.yaml is named by its entry (C-Exp's three presets of `cexp` aside), so
+    # configs, records, tables (Table 2's grids) and the registry say the same name
+    stems = {p.stem: yaml.safe_load(p.read_text())["_target_"] for p in CONFIGS}
+    for name, entry in KERNELS.items():
+        if name != "cexp":
+            assert kernel_entry(get_object(stems[name])) is entry, name
+    for stem, target in stems.items():
+        if not stem.startswith("cexp_"):
+            assert kernel_entry(get_object(target)).name == stem
+
+
 def test_lookup_by_name_alias_function_and_partial() -> None:
     ntk = KERNELS["fc_ntk"]
     assert kernel_entry("fc_ntk") is ntk
@@ -113,8 +124,8 @@ def test_lookup_by_name_alias_function_and_partial() -> None:
     assert kernel_entry(functools.partial(nvk.kernels.fc_ntk, depth=3)) is ntk
     nested = functools.partial(functools.partial(nvk.kernels.fc_ntk, depth=3), bias=0.1)
     assert kernel_entry(nested) is ntk
-    assert kernel_entry("gamma_exp") is kernel_entry("gamma_exponential")
-    assert kernel_entry("h_gamma_exp") is kernel_entry("h_gamma_exponential")
+    assert kernel_entry("gamma_exponential") is kernel_entry("gamma_exp")  # the function's name
+    assert kernel_entry("h_gamma_exponential") is kernel_entry("h_gamma_exp")
     assert kernel_entry("nngp") is kernel_entry("fc_nngp")
     assert kernel_entry(cntk_from_arch(ConvSpec(depth=2))) is KERNELS["cntk"]
     for name, e in KERNELS.items():

@@ -21,7 +21,8 @@ from nvk.kernels.fc import SQRT2, _validate, fc_recursion
 
 
 def gamma_exponential_profile(u: Tensor, *, c: float = 1.0, gamma: float | Tensor = 1.0) -> Tensor:
-    """κ(u) = exp(−c (2 − 2u)^{γ/2}) of `gamma_exponential` and `h_gamma_exponential`."""
+    """κ(u) = exp(−c (2 − 2u)^{γ/2}) of `gamma_exp` and `h_gamma_exp` (`gamma_exponential`,
+    `h_gamma_exponential`)."""
     c = check_positive(c, name="gamma_exponential_profile", what="c")
     check_gamma(gamma, name="gamma_exponential_profile")
     return torch.exp(-c * pow_half(2 - 2 * u.clamp(-1.0, 1.0), gamma))
@@ -92,15 +93,31 @@ PROFILES: dict[str, Callable[..., Tensor]] = {
     "fc_nngp": fc_nngp_profile,
     "laplace": laplace_profile,
     "gaussian": gaussian_profile,
-    "gamma_exponential": gamma_exponential_profile,
+    "gamma_exp": gamma_exponential_profile,
     "h_laplace": laplace_profile,
     "h_gaussian": gaussian_profile,
-    "h_gamma_exponential": gamma_exponential_profile,
+    "h_gamma_exp": gamma_exponential_profile,
 }
+"""κ of each kernel by its registry name (`nvk.kernels.registry`: the names configs and records
+use; `profile_name` also takes the aliases, e.g. the function name `gamma_exponential`)."""
+
+
+def profile_name(kernel: str) -> str:
+    """The `PROFILES` key of the kernel named `kernel` or one of its aliases; ValueError listing
+    the known names for a kernel without a zonal profile."""
+    if kernel in PROFILES:
+        return kernel
+    from nvk.kernels.registry import UnknownKernelError, kernel_entry  # (it imports this module)
+
+    try:
+        name = kernel_entry(kernel).name
+    except UnknownKernelError:
+        name = kernel
+    if name not in PROFILES:
+        raise ValueError(f"no zonal profile for kernel {kernel!r}; known: {sorted(PROFILES)}")
+    return name
 
 
 def zonal_profile(kernel: str, u: Tensor, **params) -> Tensor:
-    """κ(u) of the kernel named `kernel` (a key of `PROFILES`)."""
-    if kernel not in PROFILES:
-        raise ValueError(f"no zonal profile for kernel {kernel!r}; known: {sorted(PROFILES)}")
-    return PROFILES[kernel](u, **params)
+    """κ(u) of the kernel named `kernel` (a key of `PROFILES`, or an alias)."""
+    return PROFILES[profile_name(kernel)](u, **params)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from nvk.harmonics import legendre_all, legendre_constant, multiplicity
-from nvk.kernels.zonal import PROFILES, zonal_profile
+from nvk.kernels.zonal import profile_name, zonal_profile
 
 GRADING = 0.15  # ratio of consecutive breakpoints of the graded mesh
 
@@ -49,9 +49,7 @@ class KernelProfile:
     """
 
     def __init__(self, kernel: str, **params) -> None:
-        if kernel not in PROFILES:
-            raise ValueError(f"no zonal profile for kernel {kernel!r}; known: {sorted(PROFILES)}")
-        self.kernel, self.params = kernel, dict(params)
+        self.kernel, self.params = profile_name(kernel), dict(params)  # aliases: their name
         zonal_profile(kernel, torch.zeros(1, dtype=torch.float64), **params)  # validate params
 
     def __call__(self, u: np.ndarray) -> np.ndarray:

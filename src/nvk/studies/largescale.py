@@ -31,6 +31,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nvk.kernels import UnknownKernelError, kernel_entry
 from nvk.models.arch import kernel_model_form
 from nvk.models.metrics import compute_metrics
 from nvk.utils.io import atomic_write_json, atomic_write_text, read_checked, require_keys
@@ -42,8 +43,14 @@ SELECTION = "selection.json"
 
 
 def kernel_name(kernel_cfg: DictConfig) -> str:
-    """`nvk.kernels.h_laplace` -> `h_laplace` (the key of `table2.grids`)."""
-    return str(kernel_cfg._target_).rsplit(".", 1)[-1]
+    """The kernel's one name (its registry name, as in `conf/kernel/<name>.yaml`): the key of
+    `table2.grids` and of the records, e.g. `nvk.kernels.h_gamma_exponential` -> `h_gamma_exp`;
+    a function nvk does not know keeps its own name."""
+    fn = str(kernel_cfg._target_).rsplit(".", 1)[-1]
+    try:
+        return kernel_entry(fn).name
+    except UnknownKernelError:
+        return fn
 
 
 def selection_metric(task: str, n_classes: int) -> tuple[str, bool]:
