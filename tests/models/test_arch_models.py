@@ -88,7 +88,9 @@ def test_default_arch_is_mlp_and_other_models_have_none(tmp_path):
     for model in ("mlp", "mlp_wide", "net", "ntk", "nngp"):
         cfg = compose_cfg("train", [f"model={model}"], tmp_path, hydra_cfg=False)
         assert cfg.arch._target_ == "nvk.layers.mlp"
-    for model in ("cnn", "cntk", "laplace", "kernel"):
+    cfg = compose_cfg("train", ["model=cnn"], tmp_path, hydra_cfg=False)
+    assert cfg.arch._target_ == "nvk.layers.cnn" and cfg.data.flatten is False
+    for model in ("cntk", "laplace", "kernel"):
         cfg = compose_cfg("train", [f"model={model}"], tmp_path, hydra_cfg=False)
         assert cfg.get("arch") is None
 
@@ -137,7 +139,7 @@ def test_trace_cnn_dispatches_to_the_fused_cntk_and_agrees(depth):
         (mlp(3, 8, parameterization="standard"), (5,), "ntk"),
         (serial(Dense(8, 1.3), ReLU(), Dense(8, 1.5), ReLU(), Dense(1, 1.0)), (5,), "ntk"),
         (serial(Dense(8), ReLU(), Dense(1, 2.0)), (5,), "ntk"),  # readout scale 2
-        (cnn(2, 8, readout="gap"), (1, 6, 6), "ntk"),
+        (cnn(2, 8, readout="gap", activation="abs"), (1, 6, 6), "ntk"),
         (cnn(2, 8), (1, 6, 6), "nngp"),  # no fused CNN NNGP
         (serial(Conv(8, 3, stride=2), ReLU(), Flatten(), Dense(1, 1.0)), (1, 6, 6), "ntk"),
         (serial(Conv(8, 3, b_std=0.1), ReLU(), Flatten(), Dense(1, 1.0)), (1, 6, 6), "ntk"),
@@ -156,7 +158,9 @@ def test_kernel_models_pick_the_fused_kernel_for_the_relu_archs(tmp_path):
     assert _model(tmp_path, "model=nngp")[1].kernel.func is fc_nngp
     m = _model(tmp_path, "model=ntk", "arch=cnn")[1]
     assert m.kernel.func is cntk and m.kernel.keywords["image_shape"] == (1, 8, 8)
-    for extra in (["arch.activation=erf"], ["arch=cnn", "arch.readout=gap"], ["arch=resnet"]):
+    m = _model(tmp_path, "model=ntk", "arch=cnn", "arch.readout=gap")[1]
+    assert m.kernel.func is cntk and m.kernel.keywords["readout"] == "gap"
+    for extra in (["arch.activation=erf"], ["arch=cnn", "arch.activation=abs"], ["arch=resnet"]):
         assert isinstance(_model(tmp_path, "model=ntk", *extra)[1].kernel, LayerKernel)
 
 
@@ -251,6 +255,41 @@ def test_model_mlp_reads_the_arch_and_keeps_nets_mlp_for_relu(tmp_path):
     assert m.hparams["activation"] == "erf"
     _, w = _model(tmp_path, "model=mlp", "model.width=16", info=DIGITS)  # the net alone
     assert w.arch.width == 16
+
+
+def test_model_cnn_reads_arch_cnn_and_its_ntk_twin_is_the_cntk(tmp_path):
+    from nvk.layers import LayerNet, build_net
+    from nvk.nets import CNN
+
+    _, net = _model(tmp_path, "model=cnn", "arch.depth=2", "arch.channels=8", info=DIGIT_IMAGES)
+    assert isinstance(net.net, CNN) and net.spec.depth == 2 and net.spec.channels == 8
+    _, ntk = _model(tmp_path, "model=ntk", "arch=cnn", "arch.depth=2", info=DIGIT_IMAGES)
+    _, cntk_model = _model(tmp_path, "model=cntk", "kernel.depth=2", info=DIGIT_IMAGES)
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64)
+    assert (ntk.kernel_fn(x, x) - cntk_model.kernel_fn(x, x)).abs().max() <= ATOL
+    torch.manual_seed(0)
+    _, erf = _model(tmp_path, "model=cnn", "arch.activation=erf", "arch.depth=2",
+                    "arch.channels=8", info=DIGIT_IMAGES)  # fmt: skip
+    torch.manual_seed(0)
+    ref = build_net(cnn(2, 8, "flatten", 10, activation="erf"), (1, 8, 8))
+    assert isinstance(erf.net, LayerNet)
+    torch.testing.assert_close(erf(x.float()), ref(x.float()), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("readout", ["flatten", "gap"])
+def test_fused_cntk_covers_both_readouts_and_keeps_the_config_cache_key(readout):
+    from nvk.kernels import bind_image_shape, kernel_config, kernel_key
+
+    layer = cnn(2, 4, readout=readout)
+    k = analytic_kernel(layer, (1, 8, 8))
+    assert k.func is cntk and k.keywords["readout"] == {"flatten": "trace", "gap": "gap"}[readout]
+    x = _randn(5, 64)
+    assert (k(x) - LayerKernel(layer, (1, 8, 8))(x)).abs().max() <= ATOL
+    cfg = kernel_config(k)  # what conf/kernel/cntk.yaml would hold for it
+    assert cfg["image_shape"] is None and "chunk_bytes" not in cfg
+    ntk = analytic_kernel(mlp(3), (7,))  # fc_ntk: the same partial as conf/kernel/fc_ntk.yaml
+    conf = instantiate(OmegaConf.load(CONF / "kernel" / "fc_ntk.yaml"))
+    assert kernel_key(ntk) == kernel_key(bind_image_shape(conf, (7,)))
 
 
 def test_model_mlp_with_an_image_arch_says_which_models_take_it(tmp_path):

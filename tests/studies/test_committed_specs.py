@@ -2,7 +2,7 @@
 the specs (hence the hashes) those records were made with, so a rerun reuses them instead of
 refusing them or training again. Covered: every width of results/frequency_width (model=mlp_wide,
 now reading arch.width), the CIFAR-10 FC NTK row (model=ntk, now the arch's kernel: the fused
-fc_ntk) and the two MLP rows (model=mlp, now reading the arch)."""
+fc_ntk) and the MLP and CNN rows (model=mlp|cnn, now reading the arch)."""
 
 from __future__ import annotations
 
@@ -45,12 +45,18 @@ def test_cifar_fc_ntk_row_keeps_its_kernel_spec(tmp_path) -> None:
     assert cifar_spec_hash(rec["spec"]) == rec["spec_hash"]
 
 
-@pytest.mark.parametrize("width", [512, 2048])
-def test_cifar_mlp_rows_keep_their_model_spec(width, tmp_path) -> None:
-    rec = json.loads((CIFAR / f"mlp_width{width}.json").read_text())
-    cfg = compose_cfg("train", ["experiment=cifar_table3", "model=mlp"], tmp_path,
+@pytest.mark.parametrize(
+    ("model", "point"),
+    [("mlp", {"width": 512}), ("mlp", {"width": 2048}), ("cnn", {"depth": 5, "channels": 8}),
+     ("cnn", {"depth": 5, "channels": 16}), ("cnn", {"depth": 5, "channels": 32})],
+)  # fmt: skip
+def test_cifar_network_rows_keep_their_model_spec(model, point, tmp_path) -> None:
+    row = model + "".join(f"_{k}{v}" for k, v in point.items())
+    rec = json.loads((CIFAR / f"{row}.json").read_text())
+    cfg = compose_cfg("train", ["experiment=cifar_table3", f"model={model}"], tmp_path,
                       hydra_cfg=False)  # fmt: skip
     run_cfg = copy.deepcopy(cfg)
     with open_dict(run_cfg):
-        run_cfg.model["width"] = width  # what the row does with its grid point
+        for k, v in point.items():
+            run_cfg.model[k] = v  # what the row does with its grid point
     assert model_spec(run_cfg.model) == rec["spec"]["model"]

@@ -186,20 +186,45 @@ def input_kind(kernel: Callable[..., Any]) -> InputKind:
     return "vectors" if entry is None else entry.inputs
 
 
+# keyword arguments that say how a call runs, not which kernel it computes: `kernel_config`
+# records them as the conf/kernel files do (image_shape: null, bound from the data at run time;
+# chunk_bytes, a memory bound, not listed)
+_RUNTIME = {"image_shape": None}
+_MEMORY = ("chunk_bytes",)
+
+
+def _config_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword-only parameters a conf/kernel file lists, with their defaults (run-time
+    bindings as the files record them, memory knobs left out)."""
+    params = inspect.signature(fn).parameters.values()
+    out = {p.name: _RUNTIME.get(p.name, p.default) for p in params
+           if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}  # fmt: skip
+    return {k: v for k, v in out.items() if k not in _MEMORY}
+
+
+def config_partial(kernel: str | Callable[..., Any], **params: Any) -> functools.partial:
+    """`functools.partial(fn, ...)` with every parameter a conf/kernel file lists (defaults, then
+    `params`): the same partial, hence the same `gram` cache key, as Hydra builds from the
+    kernel's config. How code that reaches a kernel another way (a layer list's fused path)
+    builds it."""
+    fn = kernel_entry(kernel).fn
+    return functools.partial(fn, **{**_config_defaults(fn), **params})
+
+
 def kernel_config(kernel: functools.partial) -> dict[str, Any]:
     """The Hydra config of `conf/kernel/<name>.yaml` form that builds this partial of a
-    registered kernel: `_target_` (the public `nvk.kernels.<name>`), `_partial_`, and every
-    keyword-only parameter (its default where the partial does not bind it). What a record's
-    spec holds, so a kernel reached another way (e.g. a layer list's fused path) keeps the spec
-    of the config that named it."""
+    registered kernel: `_target_` (the public `nvk.kernels.<function>`), `_partial_`, and every
+    parameter the file lists (its default where the partial does not bind it; run-time
+    bindings as the files record them: image_shape null). What a record's spec holds, so a
+    kernel reached another way (a layer list's fused path: model=ntk) keeps the spec of the
+    config that named it."""
     entry = find_entry(kernel) if isinstance(kernel, functools.partial) else None
     if entry is None or entry.fn is not kernel.func:
         raise ValueError(f"kernel_config: not a functools.partial of an nvk kernel: {kernel!r}")
-    params = inspect.signature(entry.fn).parameters.values()
-    defaults = {p.name: p.default for p in params
-                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}  # fmt: skip
+    defaults = _config_defaults(entry.fn)
+    bound = {k: v for k, v in kernel.keywords.items() if k not in _MEMORY and k not in _RUNTIME}
     return {"_target_": f"nvk.kernels.{entry.fn.__name__}", "_partial_": True,
-            **defaults, **kernel.keywords}  # fmt: skip
+            **defaults, **bound}  # fmt: skip
 
 
 # -- the nvk kernels ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 * **fused** (`fused_kernel`): when the list is one that a function of `nvk.kernels` computes
   in one fused recursion, that function: the Core ReLU MLP (`mlp`, NTK parameterization) →
-  `fc_ntk` / `fc_nngp`; the CNTK's CNN (`cnn`, trace readout "flatten", NTK
+  `fc_ntk` / `fc_nngp`; the CNTK's CNN (`cnn`, readout "flatten" (cntk's trace) or "gap", NTK
   parameterization, no biases) → `cntk` (NTK only; the CNN's NNGP has no fused function).
   About 2× faster (benchmarks/layers.py) and equal to the composed kernel to 1e-12.
 * **composed** (`LayerKernel`): any other list, through `nvk.layers.KernelFn`, in chunks of
@@ -18,19 +18,18 @@ models tile it like every other kernel and solvers see kernel values only.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from nvk.kernels import cntk, fc_nngp, fc_ntk
+from nvk.kernels import bind_image_shape, cntk, config_partial, fc_nngp, fc_ntk
 from nvk.layers.activations import ReLU
 from nvk.layers.base import Layer, Shape
 from nvk.layers.combinators import Serial
 from nvk.layers.dense import Dense
-from nvk.layers.spatial import Conv, Flatten
+from nvk.layers.spatial import Conv, Flatten, GlobalAvgPool
 from nvk.layers.twins import GETS, KernelFn
 
 SQRT2 = math.sqrt(2.0)
@@ -65,15 +64,16 @@ def _core_mlp(layers: list[Layer]) -> dict | None:
 
 def _cntk_cnn(layers: list[Layer]) -> dict | None:
     """cntk's parameters when `layers` is depth × [Conv(3×3, stride 1, same, no bias), ReLU],
-    Flatten, Dense(W_std=1, no bias), all in NTK parameterization (the `cnn` preset with ReLU
-    and readout "flatten"), else None."""
+    Flatten or GlobalAvgPool, Dense(W_std=1, no bias), all in NTK parameterization (the `cnn`
+    preset with ReLU; readout "flatten" is cntk's "trace", "gap" its "gap"), else None."""
     if len(layers) < 4 or len(layers) % 2:
         return None
     *body, flat, head = layers
     convs, acts = body[0::2], body[1::2]
     if not all(type(c) is Conv for c in convs) or not all(type(a) is ReLU for a in acts):
         return None
-    if type(flat) is not Flatten or type(head) is not Dense:
+    readout = {Flatten: "trace", GlobalAvgPool: "gap"}.get(type(flat))
+    if readout is None or type(head) is not Dense:
         return None
     if any(
         c.kernel_size != 3 or c.stride != 1 or c.padding not in ("same", 1) or c.b_std != 0.0
@@ -85,7 +85,7 @@ def _cntk_cnn(layers: list[Layer]) -> dict | None:
     sigma = {c.W_std for c in convs}
     if len(sigma) > 1:
         return None
-    return dict(depth=len(convs), sigma_w=sigma.pop(), readout="trace")
+    return dict(depth=len(convs), sigma_w=sigma.pop(), readout=readout)
 
 
 def fused_kernel(
@@ -97,9 +97,9 @@ def fused_kernel(
         raise ValueError(f"fused_kernel: get must be one of {GETS}, got {get!r}")
     shape, layers = tuple(int(s) for s in in_shape), _layers(layer)
     if len(shape) == 1 and (params := _core_mlp(layers)) is not None:
-        return functools.partial(fc_ntk if get == "ntk" else fc_nngp, **params)
+        return config_partial(fc_ntk if get == "ntk" else fc_nngp, **params)
     if len(shape) == 3 and get == "ntk" and (params := _cntk_cnn(layers)) is not None:
-        return functools.partial(cntk, **params, image_shape=shape)
+        return bind_image_shape(config_partial(cntk, **params), shape)  # as KernelModule binds
     return None
 
 

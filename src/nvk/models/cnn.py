@@ -1,21 +1,28 @@
-"""`model=cnn`: the 3×3 convolutional ReLU network of `nvk.arch.ConvSpec` as a Lightning module,
-the finite twin of `model=cntk` (same depth, σ_w and readout)."""
+"""`model=cnn`: the 3×3 convolutional network of `nvk.arch.ConvSpec` as a Lightning module, read
+from the shared `arch=cnn` (conf/arch/cnn.yaml); with ReLU the finite twin of `model=cntk` and of
+`model=ntk arch=cnn` (same depth, σ_w and readout)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from torch import nn
+
 from nvk.arch import ConvSpec
 from nvk.data.base import DataInfo
+from nvk.layers import ReLU, as_activation, build_net, cnn
 from nvk.models.net import NetModule, OptimizerFactory
 from nvk.nets.cnn import CNN
 
 
 class CNNModule(NetModule):
-    """Trains `nvk.nets.CNN` (NTK parameterization by default) on image data (C, H, W).
+    """Trains the CNN (NTK parameterization by default) on image data (C, H, W).
 
-    Architecture fields are top-level config keys (`model.depth=5 model.channels=256`).
+    Its keys come from `arch=cnn` (`arch.depth=5 arch.channels=256 arch.activation=erf`);
+    `model.<key>=` still overrides the network alone. `self.layer` is its layer list
+    (`nvk.layers.cnn`). With ReLU the network is `nvk.nets.CNN` (equal bit for bit to the
+    list's `build_net`); another activation builds it from the list.
     """
 
     def __init__(
@@ -29,6 +36,7 @@ class CNNModule(NetModule):
         sigma_w: float = 2.0**0.5,
         readout: str = "flatten",
         parameterization: str = "ntk",
+        activation: str = "relu",
     ) -> None:
         spec = ConvSpec(
             depth=depth,
@@ -37,6 +45,16 @@ class CNNModule(NetModule):
             readout=readout,
             parameterization=parameterization,  # type: ignore[arg-type]
         )
-        super().__init__(CNN(spec, info.in_shape, info.num_outputs), info, optimizer, scheduler)
-        self.spec = spec
-        self.save_hyperparameters({"arch": spec.to_dict(), "data": info.__dict__})
+        act = as_activation(activation)
+        layer = cnn(depth, channels, readout, info.num_outputs, W_std=sigma_w,
+                    parameterization=parameterization, activation=act)  # fmt: skip
+        if type(act) is ReLU:
+            net: nn.Module = CNN(spec, info.in_shape, info.num_outputs)
+        else:
+            net = build_net(layer, info.in_shape)
+        super().__init__(net, info, optimizer, scheduler)
+        self.spec, self.layer, self.activation = spec, layer, str(activation)
+        hp: dict[str, Any] = {"arch": spec.to_dict(), "data": info.__dict__}
+        if type(act) is not ReLU:
+            hp["activation"] = self.activation
+        self.save_hyperparameters(hp)
