@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from torch import nn
-
 from nvk.arch import ConvSpec
 from nvk.data.base import DataInfo
-from nvk.layers import ReLU, as_activation, build_net, cnn
-from nvk.models.net import NetModule, OptimizerFactory
+from nvk.layers import as_activation, cnn
+from nvk.models.net import NetModule, OptimizerFactory, preset_net
 from nvk.nets.cnn import CNN
 
 
@@ -48,13 +46,8 @@ class CNNModule(NetModule):
         act = as_activation(activation)
         layer = cnn(depth, channels, readout, info.num_outputs, W_std=sigma_w,
                     parameterization=parameterization, activation=act)  # fmt: skip
-        if type(act) is ReLU:
-            net: nn.Module = CNN(spec, info.in_shape, info.num_outputs)
-        else:
-            net = build_net(layer, info.in_shape)
+        net = preset_net(layer, info.in_shape, act,
+                         lambda: CNN(spec, info.in_shape, info.num_outputs))  # fmt: skip
         super().__init__(net, info, optimizer, scheduler)
-        self.spec, self.layer, self.activation = spec, layer, str(activation)
-        hp: dict[str, Any] = {"arch": spec.to_dict(), "data": info.__dict__}
-        if type(act) is not ReLU:
-            hp["activation"] = self.activation
-        self.save_hyperparameters(hp)
+        self.spec, self.layer = spec, layer
+        self.save_preset_hparams(spec.to_dict(), activation)

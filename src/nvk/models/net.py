@@ -12,7 +12,7 @@ from torch import nn
 
 from nvk.arch import ArchSpec
 from nvk.data.base import DataInfo
-from nvk.layers import ReLU, as_activation, build_net, mlp
+from nvk.layers import Activation, Layer, ReLU, as_activation, build_net, mlp
 from nvk.models.evaluation import EvalMixin
 from nvk.models.metrics import TRAIN_LOSS
 from nvk.nets.mlp import MLP
@@ -52,11 +52,29 @@ class NetModule(EvalMixin, L.LightningModule):
         self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
+    def save_preset_hparams(self, arch: dict[str, Any], activation: str) -> None:
+        """Hyperparameters of a preset network: its spec, the data, and the activation when it
+        is not ReLU (ReLU runs keep the hyperparameters they had before activations existed)."""
+        self.activation = str(activation)
+        hp: dict[str, Any] = {"arch": arch, "data": self.info.__dict__}
+        if self.activation.lower() != "relu":
+            hp["activation"] = self.activation
+        self.save_hyperparameters(hp)
+
     def configure_optimizers(self) -> Any:
         opt = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_factory(opt)}}
+
+
+def preset_net(
+    layer: Layer, in_shape: tuple[int, ...], act: Activation, fused: Callable[[], nn.Module]
+) -> nn.Module:
+    """The network of a preset layer list: with ReLU the hand-written `fused()` (`nets.MLP` /
+    `nets.CNN`, equal bit for bit to the list's network, and to earlier runs' checkpoints),
+    else the list's `build_net`."""
+    return fused() if type(act) is ReLU else build_net(layer, in_shape)
 
 
 class MLPModule(NetModule):
@@ -95,13 +113,8 @@ class MLPModule(NetModule):
         act = as_activation(activation)
         kw = dict(bias_init=bias_init, parameterization=parameterization, activation=act)
         layer = mlp(depth, width, info.num_outputs, W_std=sigma_w, b_std=bias, **kw)
-        if type(act) is ReLU:
-            net: nn.Module = MLP(arch, info.in_features, info.num_outputs)
-        else:
-            net = build_net(layer, (info.in_features,))
+        net = preset_net(layer, (info.in_features,), act,
+                         lambda: MLP(arch, info.in_features, info.num_outputs))  # fmt: skip
         super().__init__(net, info, optimizer, scheduler)
-        self.arch, self.layer, self.activation = arch, layer, str(activation)
-        hp: dict[str, Any] = {"arch": arch.to_dict(), "data": info.__dict__}
-        if type(act) is not ReLU:
-            hp["activation"] = self.activation
-        self.save_hyperparameters(hp)
+        self.arch, self.layer = arch, layer
+        self.save_preset_hparams(arch.to_dict(), activation)
