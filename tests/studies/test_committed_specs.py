@@ -15,7 +15,7 @@ from omegaconf import open_dict
 from nvk.data.base import DataInfo
 from nvk.studies.cifar.cell import kernel_spec
 from nvk.studies.cifar.records import spec_hash as cifar_spec_hash
-from nvk.studies.common import model_spec
+from nvk.studies.common import model_spec, task_options
 from nvk.studies.frequency.records import VERSION, record_spec
 from nvk.studies.frequency.study import FrequencyOptions
 from tests.conftest import ROOT, compose_cfg
@@ -32,7 +32,7 @@ def test_frequency_width_records_keep_their_spec(path, tmp_path) -> None:
     rec = json.loads(path.read_text())
     width = rec["arch"]["width"]
     cfg = compose_cfg("train", ["experiment=frequency", f"arch.width={width}"], tmp_path)
-    spec = record_spec(cfg, FrequencyOptions(**cfg.study))
+    spec = record_spec(cfg, task_options(cfg, FrequencyOptions, ("records_dir",)))
     assert spec == rec["spec"] and spec_hash(spec, VERSION) == rec["spec_hash"]
 
 

@@ -27,8 +27,8 @@ from tests.conftest import CONF, compose_cfg
 from tests.data.largescale_fixture import write
 
 SMALL = ["data.n_test=150", "data.val_size=100", "data.progress=false", "solver.centers=100",
-         "table2.select_rows=300", "table2.select_solver.centers=50", "table2.ridge=[1e-3,1e-6]",
-         "table2.grids.h_laplace.c=[0.5,2.0]", "table2.grids.fc_ntk.depth=[2,3]"]  # fmt: skip
+         "task.select_rows=300", "task.select_solver.centers=50", "task.ridge=[1e-3,1e-6]",
+         "task.grids.h_laplace.c=[0.5,2.0]", "task.grids.fc_ntk.depth=[2,3]"]  # fmt: skip
 BASE = ["trainer=cpu", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
         "callbacks.rich_progress_bar=null", "logger=csv"]  # fmt: skip
 
@@ -114,7 +114,7 @@ def test_selection_resumes_from_its_record(tmp_path, monkeypatch):
 def test_grid_errors_name_the_bad_value(tmp_path):
     with pytest.raises(ValueError, match="ridge is empty"):
         largescale.grid_points({"c": [1.0]}, [])
-    cfg = table2_cfg(tmp_path, tmp_path, "data=susy", "+table2.grids.h_laplace.width=[2]")
+    cfg = table2_cfg(tmp_path, tmp_path, "data=susy", "+task.grids.h_laplace.width=[2]")
     with pytest.raises(ValueError, match=r"\['width'\], not parameters"):
         largescale.select(cfg, functools.partial(object), tmp_path)  # fails before any data
 
@@ -146,4 +146,4 @@ def test_sweep_is_datasets_times_kernels_and_every_cell_has_a_grid(tmp_path):
         assert c.solver._target_ == "nvk.solvers.FalkonSolver"
         # model=ntk is the arch's kernel; the study sweeps it as fc_ntk's config
         kc = kernel_model_form(c, DataInfo(data, (8,), 1, "regression"))
-        assert largescale.kernel_name(kc.kernel) in c.table2.grids
+        assert largescale.kernel_name(kc.kernel) in c.task.grids

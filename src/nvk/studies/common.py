@@ -39,6 +39,22 @@ def config_kernel(cfg: Any, info: Any, **point: Any) -> Callable[..., Any] | Non
     return analytic_kernel(layer, in_shape, cfg.model.get("get", "ntk"))
 
 
+def task_options(cfg: Any, cls: type, own: tuple[str, ...] = ()) -> Any:
+    """A study's options (the dataclass `cls`) from `cfg.task`, where every study keeps them
+    beside the task's own arguments (`own`, e.g. records_dir): `task.threshold=0.05`. A key
+    that is neither is a ValueError listing the valid ones."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    task = plain(cfg.get("task")) or {}
+    keys = {k: v for k, v in task.items() if not k.startswith("_") and k not in own}
+    unknown = sorted(set(keys) - names)
+    if unknown:
+        raise ValueError(f"task.{unknown[0]} is not an option of this study; valid: "
+                         f"{', '.join(sorted(names | set(own)))}")  # fmt: skip
+    return cls(**keys)
+
+
 def model_spec(model: Any) -> Any:
     """`plain(model)` as records' specs hold a model config: without `activation: relu`, the
     default that arrived with the shared arch config (conf/arch/), so the specs of ReLU runs

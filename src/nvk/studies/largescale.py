@@ -5,9 +5,9 @@
     python evaluate.py task=table2                                   # the table from the records
 
 `run_table2(cfg)` (the train task of `experiment=table2`) chooses the kernel's parameters
-(`table2.grids[<kernel function>]`) and the ridge (`table2.ridge`) on the data module's validation
-split, which is drawn from the training rows, with cheaper fits (`table2.select_rows` training
-rows, the solver options of `table2.select_solver`); then it runs `nvk.run.train` with the chosen
+(`task.grids[<kernel name>]`) and the ridge (`task.ridge`) on the data module's validation
+split, which is drawn from the training rows, with cheaper fits (`task.select_rows` training
+rows, the solver options of `task.select_solver`); then it runs `nvk.run.train` with the chosen
 values and writes `table2.json` (dataset, kernel, choice, metrics, time, memory) into the run
 directory. Selection points are recorded atomically in `selection.json` as they finish, and a
 rerun into the same directory skips those already done.
@@ -24,6 +24,7 @@ import json
 import logging
 import resource
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nvk.kernels import UnknownKernelError, kernel_entry
 from nvk.models.arch import kernel_model_form
 from nvk.models.metrics import compute_metrics
+from nvk.studies.common import task_options
 from nvk.utils.io import atomic_write_json, atomic_write_text, read_checked, require_keys
 
 log = logging.getLogger("nvk.studies")
@@ -44,7 +46,7 @@ SELECTION = "selection.json"
 
 def kernel_name(kernel_cfg: DictConfig) -> str:
     """The kernel's one name (its registry name, as in `conf/kernel/<name>.yaml`): the key of
-    `table2.grids` and of the records, e.g. `nvk.kernels.h_gamma_exponential` -> `h_gamma_exp`;
+    `task.grids` and of the records, e.g. `nvk.kernels.h_gamma_exponential` -> `h_gamma_exp`;
     a function nvk does not know keeps its own name."""
     fn = str(kernel_cfg._target_).rsplit(".", 1)[-1]
     try:
@@ -65,7 +67,7 @@ def grid_points(grid: dict[str, list[Any]], ridges: list[float]) -> list[dict[st
     """Every combination of the kernel grid and the ridge, as {"kernel": {...}, "ridge": λ}."""
     names = sorted(grid)
     if not ridges:
-        raise ValueError("table2.ridge is empty; give at least one ridge value")
+        raise ValueError("task.ridge is empty; give at least one ridge value")
     return [
         {"kernel": dict(zip(names, values)), "ridge": float(lam)}
         for values in itertools.product(*(list(grid[k]) for k in names))
@@ -73,15 +75,27 @@ def grid_points(grid: dict[str, list[Any]], ridges: list[float]) -> list[dict[st
     ]
 
 
+@dataclass(frozen=True)
+class Table2Options:
+    """The selection of experiment=table2 (`task.*`): `select_rows` training rows per selection
+    fit, `select_solver` solver options overridden for those fits, the `ridge` values and the
+    kernel-parameter `grids` per kernel name (conf/kernel/)."""
+
+    select_rows: int = 100_000
+    select_solver: dict[str, Any] = field(default_factory=dict)
+    ridge: list[float] = field(default_factory=lambda: [1e-6])
+    grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+
+
 def select(cfg: DictConfig, datamodule: Any, out_dir: Path) -> tuple[dict[str, Any], list[dict]]:
     """Fit every grid point on a training subsample, score it on the validation split; return
     (best point, all points). Results so far are kept in `out_dir/selection.json`."""
-    t2 = cfg.table2
+    t2 = task_options(cfg, Table2Options)
     name = kernel_name(cfg.kernel)
-    grid = OmegaConf.to_container(t2.grids.get(name) or {}, resolve=True)
+    grid = dict(t2.grids.get(name) or {})
     unknown = [k for k in grid if k not in cfg.kernel]  # type: ignore[union-attr]
     if unknown:
-        raise ValueError(f"table2.grids.{name} names {unknown}, not parameters of the kernel "
+        raise ValueError(f"task.grids.{name} names {unknown}, not parameters of the kernel "
                          f"({[k for k in cfg.kernel if not k.startswith('_')]})")  # fmt: skip
     points = grid_points(grid, list(t2.ridge))  # type: ignore[arg-type]
     data, info = datamodule.full_batch(), datamodule.info
@@ -117,8 +131,10 @@ def select(cfg: DictConfig, datamodule: Any, out_dir: Path) -> tuple[dict[str, A
     return best["point"], results
 
 
-def run_table2(cfg: DictConfig) -> dict[str, float]:
-    """`train.py experiment=table2`: select on validation, train + test, write `table2.json`."""
+def run_table2(cfg: DictConfig, **_options: Any) -> dict[str, float]:
+    """`train.py experiment=table2`: select on validation, train + test, write `table2.json`.
+    The selection's options (`task.grids`, `task.ridge`, …: `Table2Options`) are read from
+    `cfg.task`."""
     from nvk.run import train  # the default train task, reused as is
 
     out_dir = Path(cfg.paths.output_dir)

@@ -19,7 +19,7 @@ from nvk.studies.frequency.study import run_frequency
 from nvk.utils.io import read_json
 
 SMALL = ["data.n=24", "data.frequencies=[1,2,4]", "data.amplitudes=[0.1,0.1,0.1]",
-         "study.max_steps=40", "study.n_log=8", "study.fit_kmin=1"]  # fmt: skip
+         "task.max_steps=40", "task.n_log=8", "task.fit_kmin=1"]  # fmt: skip
 
 
 @pytest.mark.parametrize("model", ["ntk", "mlp"])
@@ -44,7 +44,7 @@ def test_frequency_task_writes_records_plot_and_metrics(cfg_train, model: str) -
 def test_frequency_task_on_s2(cfg_train) -> None:
     cfg = cfg_train("experiment=frequency", "model=laplace", "data.dim=3", "data.sampling=uniform",
                     "data.n=60", "data.frequencies=[1,2,3]", "data.amplitudes=[1,1,1]",
-                    "study.max_steps=30", "study.fit_kmin=1")  # fmt: skip
+                    "task.max_steps=30", "task.fit_kmin=1")  # fmt: skip
     run_frequency(cfg)
     rec = read_json(f"{cfg.paths.output_dir}/frequency.json")
     counts = rec["curves"]["counts"]
@@ -56,8 +56,8 @@ def test_single_target_network_runs_stop_once_their_harmonic_is_learned(cfg_trai
     # every run's logged residuals (None after a run stopped) and the steps taken in all
     cfg = cfg_train("experiment=frequency", "model=mlp", "model.width=64", "data.dim=3",
                     "data.sampling=uniform", "data.n=40", "data.frequencies=[1,3]",
-                    "data.amplitudes=[0.01,0.01]", "study.target=single", "study.max_steps=400",
-                    "study.n_log=12", "study.fit_kmin=1")  # fmt: skip
+                    "data.amplitudes=[0.01,0.01]", "task.target=single", "task.max_steps=400",
+                    "task.n_log=12", "task.fit_kmin=1")  # fmt: skip
     metrics = run_frequency(cfg)
     c = read_json(f"{cfg.paths.output_dir}/frequency.json")["curves"]
     c1, c3 = c["counts"]
@@ -71,6 +71,21 @@ def test_single_target_network_runs_stop_once_their_harmonic_is_learned(cfg_trai
     assert r3[-1] is not None and v3[-1] <= 0.1 < v3[-2]
 
 
+def test_options_live_under_task_and_a_typo_names_the_valid_ones(cfg_train) -> None:
+    from nvk.studies.common import task_options
+    from nvk.studies.frequency.study import FrequencyOptions
+
+    cfg = cfg_train("experiment=frequency", "model=laplace", "task.threshold=0.2")
+    assert task_options(cfg, FrequencyOptions, ("records_dir",)).threshold == 0.2
+    bad = cfg_train("experiment=frequency", "model=laplace", "+task.treshold=0.2")
+    with pytest.raises(
+        ValueError,
+        match=r"task.treshold is not an option of this study; valid: "
+        r"dtype, fit_kmin, lr, max_steps, n_log, name, records_dir, target",
+    ):
+        run_frequency(bad)
+
+
 def test_frequency_rejects_classification_data(cfg_train) -> None:
     cfg = cfg_train("experiment=frequency", "model=ntk", "data.task=classification")
     with pytest.raises(ValueError, match="sphere regression"):
@@ -78,8 +93,8 @@ def test_frequency_rejects_classification_data(cfg_train) -> None:
 
 
 def test_random_labels_task_and_report(cfg_train, tmp_path) -> None:
-    cfg = cfg_train("experiment=random_labels", "model=laplace", "study.n_train=40",
-                    "study.noise=[0.0,1.0]", "study.max_steps=5")  # fmt: skip
+    cfg = cfg_train("experiment=random_labels", "model=laplace", "task.n_train=40",
+                    "task.noise=[0.0,1.0]", "task.max_steps=5")  # fmt: skip
     metrics = run_random_labels(cfg)
     rec = read_json(f"{cfg.paths.output_dir}/random_labels.json")
     assert rec["noise"] == [0.0, 1.0] and len(rec["epochs"]) == 2
@@ -122,7 +137,7 @@ def test_single_targets_equal_the_sum_on_equispaced_circle(cfg_train) -> None:
     from nvk.studies.frequency.study import frequency_record
 
     base = ("experiment=frequency", "model=laplace", *SMALL)
-    recs = [frequency_record(cfg_train(*base, f"study.target={t}")) for t in ("sum", "single")]
+    recs = [frequency_record(cfg_train(*base, f"task.target={t}")) for t in ("sum", "single")]
     assert recs[0]["curves"]["counts"] == recs[1]["curves"]["counts"]
     for a, b in zip(recs[0]["curves"]["residual"], recs[1]["curves"]["residual"]):
         assert a == pytest.approx(b, abs=1e-9)

@@ -65,7 +65,7 @@ def test_float32_does_not_change_the_counts() -> None:
 
 
 SWEEP = ["data.n=24", "data.frequencies=[1,2,4]", "data.amplitudes=[0.01,0.01,0.01]",
-         "study.max_steps=200", "study.n_log=8", "study.fit_kmin=1", "logger=csv",
+         "task.max_steps=200", "task.n_log=8", "task.fit_kmin=1", "logger=csv",
          "trainer=cpu"]  # fmt: skip
 
 
@@ -103,7 +103,7 @@ def test_records_of_another_spec_are_refused(cfg_train, tmp_path) -> None:
     small = ["experiment=frequency", *SWEEP[:-2], "arch.width=16"]
     run_frequency(cfg_train(*small), records_dir=records)
     with pytest.raises(ValueError, match="another spec"):
-        run_frequency(cfg_train(*small, "study.threshold=0.2"), records_dir=records)
+        run_frequency(cfg_train(*small, "task.threshold=0.2"), records_dir=records)
 
 
 def test_bad_dtype_and_empty_records(tmp_path) -> None:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from nvk.kernels.empirical import empirical_ntk
 from nvk.run import build, write_run_records
 from nvk.solvers.kernel_gd import gd_decay
-from nvk.studies.common import config_kernel
+from nvk.studies.common import config_kernel, task_options
 from nvk.studies.frequency.dynamics import ZeroStart, first_step
 from nvk.studies.frequency.study import device_of
 from nvk.studies.loggers import log_study
@@ -52,11 +52,11 @@ class RandomLabelOptions:
 
     def __post_init__(self) -> None:
         if any(not 0 <= p <= 1 for p in self.noise):
-            raise ValueError(f"study.noise fractions must lie in [0, 1], got {list(self.noise)}")
+            raise ValueError(f"task.noise fractions must lie in [0, 1], got {list(self.noise)}")
         if self.n_train < 2:
-            raise ValueError(f"study.n_train must be >= 2, got {self.n_train}")
+            raise ValueError(f"task.n_train must be >= 2, got {self.n_train}")
         if not 0 < self.lr < 2:
-            raise ValueError(f"study.lr (η·λ_max) must lie in (0, 2), got {self.lr}")
+            raise ValueError(f"task.lr (η·λ_max) must lie in (0, 2), got {self.lr}")
 
 
 def noisy_labels(y: Tensor, p: float, num_classes: int, seed: int) -> Tensor:
@@ -108,7 +108,7 @@ def network_epochs(net: nn.Module, x: Tensor, y: Tensor, *, lr: float, max_steps
 
 def random_label_record(cfg: DictConfig) -> dict[str, Any]:
     """Epochs to zero training error per noise level for cfg's model on cfg's data."""
-    o = RandomLabelOptions(**cfg.get("study", {}))
+    o = task_options(cfg, RandomLabelOptions)
     dm = instantiate(cfg.data)
     dm.setup()
     if dm.info.task != "classification":
@@ -140,8 +140,10 @@ def random_label_record(cfg: DictConfig) -> dict[str, Any]:
     return rec
 
 
-def run_random_labels(cfg: DictConfig) -> dict[str, float]:
-    """The `task` of experiment=random_labels: record, plot, log; returns the summary metrics."""
+def run_random_labels(cfg: DictConfig, **_options: Any) -> dict[str, float]:
+    """The `task` of experiment=random_labels: record, plot, log; returns the summary metrics.
+    Its options (`task.noise`, `task.n_train`, …: `RandomLabelOptions`) are read from
+    `cfg.task`."""
     from nvk.studies.frequency.plots import plot_random_labels
 
     out = Path(cfg.paths.output_dir)

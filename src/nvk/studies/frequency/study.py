@@ -4,7 +4,8 @@ One run = one model on the sphere data of `cfg.data` (the experiment: 128 equisp
 S¹, targets the sum of harmonics k ∈ {1, 2, 3, 4, 6, 8, 12, 16}). A kernel model (`cfg.kernel`
 set) runs kernel GD through its closed form; a network (`cfg.model` an MLPModule) runs actual
 full-batch GD from the zero function, and its analytic NTK twin (same `ArchSpec`) runs beside
-it in the same record. Options (`cfg.study`) are `FrequencyOptions`. The run directory gets
+it in the same record. Options (`task.*`, beside `task.records_dir`) are `FrequencyOptions`.
+The run directory gets
 
 * `frequency.json`: counts per frequency (extrapolated ones marked), fitted exponents, residual
   curves, η and λ_max, the network's NTK drift (atomic write);
@@ -30,7 +31,7 @@ from omegaconf import DictConfig
 
 from nvk.layers import analytic_kernel, mlp_from_arch
 from nvk.run import build, write_run_records
-from nvk.studies.common import config_kernel, plain
+from nvk.studies.common import config_kernel, plain, task_options
 from nvk.studies.frequency.dynamics import (
     FrequencyCurves,
     HarmonicProjector,
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+OWN = ("records_dir",)  # run_frequency's own argument beside the options under `task`
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,9 @@ class FrequencyOptions:
 
     def __post_init__(self) -> None:
         if self.target not in ("sum", "single"):
-            raise ValueError(f"unknown study.target={self.target!r}; valid: sum, single")
+            raise ValueError(f"unknown task.target={self.target!r}; valid: sum, single")
         if self.dtype not in DTYPES:
-            raise ValueError(f"unknown study.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
+            raise ValueError(f"unknown task.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
 
 
 def device_of(cfg: DictConfig) -> torch.device:
@@ -132,7 +134,7 @@ def merge_curves(runs: list[FrequencyCurves]) -> FrequencyCurves:
 
 def frequency_record(cfg: DictConfig) -> dict[str, Any]:
     """Run the study for cfg's model on cfg's data; the JSON-ready record (see module doc)."""
-    o = FrequencyOptions(**cfg.get("study", {}))
+    o = task_options(cfg, FrequencyOptions, OWN)
     dm = instantiate(cfg.data)
     dm.setup()
     fb = dm.full_batch()
@@ -190,8 +192,12 @@ def frequency_record(cfg: DictConfig) -> dict[str, Any]:
     return rec
 
 
-def run_frequency(cfg: DictConfig, records_dir: str | None = None) -> dict[str, float]:
+def run_frequency(
+    cfg: DictConfig, records_dir: str | None = None, **_options: Any
+) -> dict[str, float]:
     """The `task` of experiment=frequency: record, plot, log; returns the summary metrics.
+    The options (`task.threshold`, `task.target`, …: `FrequencyOptions`) are read from
+    `cfg.task` (`_options`: the same values, as Hydra passes them).
 
     With `records_dir` (task.records_dir) the record is also kept there
     (`nvk.studies.frequency.records`): a rerun of the same spec reuses it instead of training
@@ -203,7 +209,7 @@ def run_frequency(cfg: DictConfig, records_dir: str | None = None) -> dict[str, 
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     write_run_records(cfg, out)
-    o = FrequencyOptions(**cfg.get("study", {}))
+    o = task_options(cfg, FrequencyOptions, OWN)
     key, spec = record_key(cfg, o.name), record_spec(cfg, o)
     rec = done_record(records_dir, key, spec) if records_dir else None
     if rec is not None:

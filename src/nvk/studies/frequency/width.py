@@ -114,7 +114,7 @@ def markdown(table: list[dict[str, Any]], freqs: list[int], refs: dict[str, floa
     refs_line = ", ".join(f"{k} {_f(v, '.2f')}" for k, v in refs.items())
     notes = f"\n\nReference exponents (same data and study): {refs_line}.\n"
     if any(None in t["counts"] for t in table):
-        notes += ("\n\\* fitted over the frequencies reached within study.max_steps (— : not "
+        notes += ("\n\\* fitted over the frequencies reached within task.max_steps (— : not "
                   "reached); the missing ones would only raise it.\n")  # fmt: skip
     return "\n".join(lines) + notes
 
