@@ -11,7 +11,11 @@ float64) both ways and reports the ratio composed / fused and the max abs differ
 - cexp_D3:    `nvk.kernels.cexp(x, depth=3, c=1, gamma=1, readout="trace")` vs
               `kernel_fn(cexp(3, in_shape=...))(x, get="nngp")` on the same images.
 
-A third timing, "blocked", is the composed kernel computed in square blocks of pairs
+"dispatched" times what kernel models run for the list: `nvk.layers.analytic_kernel(list)`,
+which picks the fused function wherever one computes the list (all three cases), so its ratio
+to the fused kernel is 1 up to timing noise: composing today's models costs nothing.
+
+A fourth timing, "blocked", is the composed kernel computed in square blocks of pairs
 (`kernel_fn(...)(x, block=b)`) with b chosen as the fused conv kernels chunk the CPU work
 (`nvk.kernels.conv._pairs`: each (b, b, H, W) temporary about 4 MiB): whether cache-sized
 chunks close the gap to the fused kernels (b ≥ n is one block, i.e. no chunking).
@@ -67,8 +71,8 @@ def block_edge(x: torch.Tensor) -> int:
     return max(1, math.isqrt(CHUNK_BYTES // (per_pair * x.element_size())))
 
 
-def cases(args) -> list[tuple[str, str, torch.Tensor, Callable, Callable]]:
-    """(name, size, input, fused(x), composed(x, block=None)) for every case."""
+def cases(args) -> list[tuple[str, str, torch.Tensor, Callable, Callable, Callable]]:
+    """(name, size, input, fused(x), composed(x, block=None), dispatched(x)) for every case."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.n, args.d, generator=g, dtype=torch.float64)
     shape = tuple(args.image_shape)
@@ -83,6 +87,7 @@ def cases(args) -> list[tuple[str, str, torch.Tensor, Callable, Callable]]:
             x,
             P(fc_ntk, depth=6),
             P(L.kernel_fn(L.mlp(6), (args.d,)), get="ntk"),
+            L.analytic_kernel(L.mlp(6), (args.d,), "ntk"),
         )
     ]
     for depth in args.conv_depths:
@@ -93,6 +98,7 @@ def cases(args) -> list[tuple[str, str, torch.Tensor, Callable, Callable]]:
                 imgs,
                 P(cntk, depth=depth, readout="trace"),
                 P(L.kernel_fn(L.cnn(depth, readout="flatten"), shape), get="ntk"),
+                L.analytic_kernel(L.cnn(depth, readout="flatten"), shape, "ntk"),
             )
         )
     cexp_layers = L.cexp(args.cexp_depth, c=1.0, gamma=1.0, readout="trace", in_shape=shape)
@@ -103,6 +109,7 @@ def cases(args) -> list[tuple[str, str, torch.Tensor, Callable, Callable]]:
             imgs,
             P(cexp, depth=args.cexp_depth, c=1.0, gamma=1.0, readout="trace"),
             P(L.kernel_fn(cexp_layers, shape), get="nngp"),
+            L.analytic_kernel(cexp_layers, shape, "nngp"),
         )
     )
     return out
@@ -132,23 +139,28 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     hdr = (
-        f"{'case':<11} {'size':>16} {'fused s':>9} {'composed s':>10} {'comp/fused':>10} "
+        f"{'case':<11} {'size':>16} {'fused s':>9} {'disp/fused':>10} {'composed s':>10} "
+        f"{'comp/fused':>10} "
         f"{'block':>5} {'blocked s':>9} {'blk/fused':>9} {'max |diff|':>10} {'max |K|':>9}"
     )
     print(hdr)
     rows = []
     with torch.no_grad():
-        for name, size, x, fused, composed in cases(args):
+        for name, size, x, fused, composed, dispatched in cases(args):
             t_fused, k_fused = timeit(functools.partial(fused, x), args.repeats)
+            flat = x.reshape(len(x), -1)  # kernel models pass flattened rows
+            t_disp, k_disp = timeit(functools.partial(dispatched, flat), args.repeats)
             t_comp, k_comp = timeit(functools.partial(composed, x), args.repeats)
             block = block_edge(x)
             t_blk, k_blk = timeit(functools.partial(composed, x, block=block), args.repeats)
-            diff = max(float((k - k_fused).abs().max()) for k in (k_comp, k_blk))
+            diff = max(float((k - k_fused).abs().max()) for k in (k_comp, k_blk, k_disp))
             scale = float(k_fused.abs().max())
             row = {
                 "case": name,
                 "size": size,
                 "fused_s": t_fused,
+                "dispatched_s": t_disp,
+                "dispatched_over_fused": t_disp / t_fused,
                 "composed_s": t_comp,
                 "composed_over_fused": t_comp / t_fused,
                 "block": block,
@@ -159,7 +171,7 @@ def main() -> None:
             }
             rows.append(row)
             print(
-                f"{name:<11} {size:>16} {t_fused:>9.4f} {t_comp:>10.4f} "
+                f"{name:<11} {size:>16} {t_fused:>9.4f} {t_disp / t_fused:>10.2f} {t_comp:>10.4f} "
                 f"{t_comp / t_fused:>10.2f} {block:>5} {t_blk:>9.4f} {t_blk / t_fused:>9.2f} "
                 f"{diff:>10.2e} {scale:>9.3g}",
                 flush=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -290,6 +291,24 @@ def test_fused_cntk_covers_both_readouts_and_keeps_the_config_cache_key(readout)
     ntk = analytic_kernel(mlp(3), (7,))  # fc_ntk: the same partial as conf/kernel/fc_ntk.yaml
     conf = instantiate(OmegaConf.load(CONF / "kernel" / "fc_ntk.yaml"))
     assert kernel_key(ntk) == kernel_key(bind_image_shape(conf, (7,)))
+
+
+@pytest.mark.parametrize("readout", ["trace", "gap"])
+@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 6, 6)])
+def test_cexp_list_dispatches_to_the_fused_cexp_and_agrees(readout, shape):
+    from nvk.kernels import cexp
+    from nvk.layers import ExpMap
+    from nvk.layers import cexp as cexp_list
+
+    layer = cexp_list(2, c=0.7, gamma=1.3, readout=readout, in_shape=shape)
+    k = fused_kernel(layer, shape, "nngp")
+    assert k.func is cexp and k.keywords["readout"] == readout and k.keywords["c"] == 0.7
+    x = _randn(5, math.prod(shape))
+    ref = LayerKernel(layer, shape, "nngp")(x)
+    assert ((k(x) - ref).abs().max() / ref.abs().max()) <= 1e-14  # 1-homogeneous: relative
+    other = serial(*layer.layers[:3], ExpMap(0.5, 1.3), *layer.layers[4:])  # two different c
+    assert fused_kernel(other, shape, "nngp") is None
+    assert fused_kernel(cexp_list(2, in_shape=(3, 8, 8)), (1, 8, 8), "nngp") is None  # C differs
 
 
 def test_model_mlp_with_an_image_arch_says_which_models_take_it(tmp_path):
