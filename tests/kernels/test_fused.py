@@ -25,8 +25,7 @@ def _inputs(n: int, m: int, d: int = 7, zero_rows: bool = False) -> tuple[torch.
     return x1, x2
 
 
-def _reference(x1, x2, **kw) -> tuple[torch.Tensor, torch.Tensor]:
-    frozen = kw.pop("frozen")
+def _reference(x1, x2, *, frozen: int, **kw) -> tuple[torch.Tensor, torch.Tensor]:
     return fc_nngp(x1, x2, **kw), fc_ntk(x1, x2, frozen_layers=frozen, **kw)
 
 
@@ -39,7 +38,7 @@ def test_fused_expressions_equal_the_eager_recursion(depth, frozen, bias, bias_i
         pytest.skip("frozen < depth")
     x1, x2 = _inputs(40, 30, zero_rows=bias_init == "zero")
     kw = dict(depth=depth, bias=bias, bias_init=bias_init, sigma_w=1.3, frozen=frozen)
-    ref_nngp, ref_ntk = _reference(x1, x2, **dict(kw))
+    ref_nngp, ref_ntk = _reference(x1, x2, **kw)
     bg = bias if bias_init == "gaussian" else 0.0
     with torch.no_grad():
         nngp, ntk = fc_recursion_fused(*_products(x1, x2), depth, frozen, 1.3, bias, bg)

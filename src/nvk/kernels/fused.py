@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from nvk.kernels.fc import _TWO_PI
+
 log = logging.getLogger(__name__)
-_TWO_PI = 2.0 * math.pi
 
 
 def compile_enabled() -> bool:
