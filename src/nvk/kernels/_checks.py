@@ -7,6 +7,21 @@ import math
 import torch
 from torch import Tensor
 
+TWO_PI = 2.0 * math.pi
+
+
+def snap(dtype: torch.dtype) -> float:
+    """1/(1 − 32 ulp): scaling a correlation ρ by it before clamping to [−1, 1] makes |ρ|
+    within rounding of 1 exactly ±1 (arccos turns an ulp of ρ into √ulp of θ, which would make
+    Gram matrices of (near-)parallel rows indefinite at the 1e-8 level)."""
+    return 1.0 / (1.0 - 32 * torch.finfo(dtype).eps)
+
+
+def rsqrt0(q: Tensor) -> Tensor:
+    """1/√q where q > 0, 0 where q = 0 (zero rows, all-zero patches)."""
+    pos = q > 0
+    return torch.where(pos, q, 1.0).rsqrt() * pos
+
 
 def check_pair(x1: Tensor, x2: Tensor | None, *, name: str) -> Tensor:
     """Validate x1: (…, N, D) and x2: (…, M, D) (x2=None means x1); return x2.

@@ -35,8 +35,10 @@ over the zero-padded 3×3×C patches x_p (hats: unit vectors).
 **Fast path** (trace readout): Θ_{pp} at layer h + 1 needs only same-position entries at layer
 h (𝒫 keeps the offset p − p' fixed), so the recursion runs on the P diagonal entries of each
 image pair: O(P·9·D) per pair instead of O(P²·9·D). Pairs are laid out (H, W, n, m) so 𝒫 is
-four shifted adds of whole (n, m) slabs. `method="full"` runs the full-covariance recursion
-(the reference, and the only path for GAP; O(P²) memory per pair).
+four shifted adds of whole (n, m) slabs. Large calls run the same recursion compiled, one
+fused loop per layer (`nvk.kernels.fused`, equal to this one to 1e-12 in float64).
+`method="full"` runs the full-covariance recursion (the reference, and the only path for GAP;
+O(P²) memory per pair).
 
 Shapes: x1 (…, N, C, H, W), x2 (…, M, C, H, W) → (…, N, M); or flattened rows (…, N, C·H·W)
 with `image_shape=(C, H, W)` (what `gram` and the solvers pass). No gradients (in place).
@@ -52,11 +54,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nvk.arch import ConvSpec
-from nvk.kernels._checks import check_gamma, check_positive
+from nvk.kernels import fused
+from nvk.kernels._checks import TWO_PI, check_gamma, check_positive, rsqrt0, snap
 
 _READOUTS = ("trace", "gap")
 _METHODS = ("auto", "fast", "full")
-_TWO_PI = 2.0 * math.pi
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -117,23 +119,17 @@ def _check(depth: int, readout: str, method: str, name: str) -> str:
 
 
 # -- layer maps (neural-tangents style transitions) -----------------------------------------
-def _rsqrt0(s: Tensor) -> Tensor:
-    """1/√s where s > 0, 0 where s = 0 (positions whose patches are all zero)."""
-    pos = s > 0
-    return torch.where(pos, s, 1.0).rsqrt_().mul_(pos)
-
-
 def _rho(s12: Tensor, r1: Tensor, r2: Tensor, sign: float = 1.0) -> Tensor:
     """sign·ρ = sign·s12·r1·r2 in place, clamped to [−1, 1]; |ρ| within 32 ulp of 1 counts as
     ±1 (so identical patches give exactly ρ = 1 whichever way their products were rounded)."""
-    inv = sign / (1.0 - 32 * torch.finfo(s12.dtype).eps)
+    inv = sign * snap(s12.dtype)
     return s12.mul_(r1).mul_(r2 * inv).clamp_(-1.0, 1.0)
 
 
 def _relu_map(s12: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
     """(2π·C, 2π·Ċ) of ReLU from covariances s12 (consumed), variances s1, s2 (broadcastable):
     2πC = √(s1 s2)(sin θ + (π − θ) cos θ), 2πĊ = π − θ = arccos(−ρ) (9 elementwise passes)."""
-    nrho = _rho(s12, _rsqrt0(s1), _rsqrt0(s2), sign=-1.0)  # −ρ
+    nrho = _rho(s12, rsqrt0(s1), rsqrt0(s2), sign=-1.0)  # −ρ
     dot = torch.arccos(nrho)  # π − θ
     one = torch.ones((), dtype=nrho.dtype, device=nrho.device)
     c = torch.addcmul(one, nrho, nrho, value=-1.0).sqrt_()  # sin θ (|ρ| ≤ 1: 1 − ρ² ≥ 0)
@@ -143,7 +139,7 @@ def _relu_map(s12: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
 
 def _exp_map(s12: Tensor, s1: Tensor, s2: Tensor, c: float, gamma: float) -> Tensor:
     """√(s1 s2) exp(−c (2 − 2ρ)^{γ/2}) from s12 (consumed), s1, s2 (broadcastable)."""
-    rho = _rho(s12, _rsqrt0(s1), _rsqrt0(s2))
+    rho = _rho(s12, rsqrt0(s1), rsqrt0(s2))
     d = rho.mul_(-2.0).add_(2.0).clamp_min_(0)  # ‖x̂ − ẑ‖² = 2 − 2ρ
     if gamma != 2.0:
         d = d.sqrt_() if gamma == 1.0 else d.pow_(gamma / 2)
@@ -198,9 +194,9 @@ def _cntk_fast_layers(x: Tensor, z: Tensor, depth: int, sigma_w: float) -> Tenso
         c, dot = _relu_map(s12, s1, s2)  # 2πC, 2πĊ (s12 consumed)
         arg = dot.mul_(theta).add_(c)  # 2π(C + Ċ ⊙ Θ) / scale
         if h == depth:  # trace readout: (1/P) Σ_p (C + Ċ⊙Θ)_pp
-            return arg.mean(dim=(0, 1)).mul_(scale / _TWO_PI)
+            return arg.mean(dim=(0, 1)).mul_(scale / TWO_PI)
         s12, theta = _box(c), _box(arg)  # Σʰ⁺¹, Θʰ⁺¹ up to the new scale
-        scale *= w / _TWO_PI
+        scale *= w / TWO_PI
         s1, s2 = _box(s1).mul_(math.pi), _box(s2).mul_(math.pi)  # C(x, x) = Σ(x, x)/2
     raise AssertionError("unreachable")
 
@@ -269,7 +265,7 @@ def _cntk_layer(sigma_w: float) -> Layer:
 
     def layer(s12, d1, d2, last, state, tag):
         c, dot = _relu_map(s12.clone(), d1, d2)
-        c.div_(_TWO_PI), dot.div_(_TWO_PI)  # C, Ċ
+        c.div_(TWO_PI), dot.div_(TWO_PI)  # C, Ċ
         if tag != "xz":  # self covariances: only Σ is needed
             return _box_full(c).mul_(w)
         arg = dot.mul_(state.get(tag, s12)).add_(c)  # C + Ċ ⊙ Θ  (Θ¹ = Σ¹)
@@ -298,17 +294,24 @@ def _pairs(
     block: Callable[[Tensor, Tensor], Tensor],
     per_pair: int,
     chunk_bytes: float | None,
+    fused_block: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> Tensor:
     """(…, N, M) from block(x (n, C, H, W), z (m, C, H, W)) → (n, m) on chunks of image pairs
     whose temporaries (`per_pair` elements each) take about `chunk_bytes` (default: 4 MiB on
-    the CPU, where the recursion is memory-bound and cache-sized chunks run ~3× faster than
-    large ones; 256 MiB on CUDA)."""
+    the CPU, where the eager recursion is memory-bound and cache-sized chunks run ~3× faster
+    than large ones, 8 MiB for the fused one; 256 MiB on CUDA). `fused_block` replaces `block`
+    where `nvk.kernels.fused.use_fused` says so (large problems, no gradients)."""
     a, b, batch = _prepare(x1, x2, image_shape, name)
     N, M = a.shape[1], b.shape[1]
+    vec = 1  # columns per chunk rounded to a multiple of this (the compiled loops' vector width)
+    if fused_block is not None and fused.use_fused(a.shape[0] * N * M * per_pair, a, b):
+        block, vec = fused_block, 16
+        chunk_bytes = chunk_bytes or (2**23 if a.device.type == "cpu" else 2**28)
     if chunk_bytes is None:
         chunk_bytes = 2**22 if a.device.type == "cpu" else 2**28
     pairs = max(1, int(chunk_bytes // (per_pair * a.element_size())))
     cols = max(1, min(M, int(math.sqrt(pairs))))
+    cols = cols // vec * vec if cols >= vec and cols < M else cols
     rows = max(1, pairs // cols)
     out = a.new_empty((a.shape[0], N, M))
     with torch.no_grad():
@@ -353,7 +356,9 @@ def cntk(
     check_positive(sigma_w, name=name, what="sigma_w")
     if method == "fast":
         blk = lambda x, z: _cntk_fast_layers(x, z, depth, sigma_w)  # noqa: E731
-        return _pairs(x1, x2, image_shape, name, blk, _positions(x1, image_shape), chunk_bytes)
+        fblk = lambda x, z: fused.cntk_fast_fused(x, z, depth, sigma_w)  # noqa: E731
+        P = _positions(x1, image_shape)
+        return _pairs(x1, x2, image_shape, name, blk, P, chunk_bytes, fblk)
     first = sigma_w**2 / (9 * _channels(x1, image_shape))
     blk = lambda x, z: _full(x, z, depth, readout, _cntk_layer(sigma_w), first, False)  # noqa: E731
     return _pairs(x1, x2, image_shape, name, blk, _positions(x1, image_shape) ** 2, chunk_bytes)
@@ -389,7 +394,9 @@ def cexp(
     gamma = float(check_gamma(gamma, name=name))
     if method == "fast":
         blk = lambda x, z: _cexp_fast(x, z, depth, c, gamma)  # noqa: E731
-        return _pairs(x1, x2, image_shape, name, blk, _positions(x1, image_shape), chunk_bytes)
+        fblk = lambda x, z: fused.cexp_fast_fused(x, z, depth, c, gamma)  # noqa: E731
+        P = _positions(x1, image_shape)
+        return _pairs(x1, x2, image_shape, name, blk, P, chunk_bytes, fblk)
     blk = lambda x, z: _full(x, z, depth, readout, _cexp_layer(c, gamma), 1.0, True)  # noqa: E731
     return _pairs(x1, x2, image_shape, name, blk, _positions(x1, image_shape) ** 2, chunk_bytes)
 

@@ -17,7 +17,8 @@ lengthscale ℓ is `gaussian` with c = 1/(2ℓ²).
 Numerics: ‖x − z‖^γ has a cusp at x = z; its gradient there is the subgradient 0, and
 ∂/∂γ uses r^γ log r → 0 at r = 0 (γ may be a tensor requiring grad). H-kernels give their limit
 0 at zero-norm rows (k ≤ 1), with gradient 0 there. All distances go through ‖x‖² + ‖z‖² −
-2x·z (one matrix product); for x2 is x1 the diagonal is exactly 0.
+2x·z (one matrix product); for x2 is x1 the diagonal is exactly 0. Large calls without
+gradients run everything after the matrix product as one compiled loop (`nvk.kernels.fused`).
 
 Shapes: x1 (…, N, D), x2 (…, M, D) → (…, N, M).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from nvk.kernels import fused
 from nvk.kernels._checks import (
     check_gamma,
     check_pair,
@@ -35,6 +37,30 @@ from nvk.kernels._checks import (
     safe_norm,
     sqdist,
 )
+
+
+def _fused(
+    x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tensor, homogeneous: bool
+) -> Tensor | None:
+    """The kernel through one compiled loop after the matrix product (`nvk.kernels.fused`,
+    the same arithmetic as the in-place path below) for large no-grad (N, D) × (M, D) calls
+    with numeric c and γ; None otherwise."""
+    if isinstance(c, Tensor) or isinstance(gamma, Tensor) or x1.ndim != 2 or x2.ndim != 2:
+        return None
+    if not fused.use_fused(x1.shape[0] * x2.shape[0], x1, x2):
+        return None
+    same = x2 is x1 and x1.shape[0] > 0
+    c, gamma = float(c), float(gamma)
+    if homogeneous:
+        n1, n2 = safe_norm(x1), safe_norm(x2)
+        xn1 = x1 * (n1 > 0).div(torch.where(n1 > 0, n1, 1.0)).unsqueeze(-1)
+        xn2 = xn1 if same else x2 * (n2 > 0).div(torch.where(n2 > 0, n2, 1.0)).unsqueeze(-1)
+        g = xn1 @ xn2.T
+        return fused.exp_tail(g, n1.unsqueeze(-1), n2.unsqueeze(-2), c, gamma, True, same)
+    n1 = (x1 * x1).sum(-1, keepdim=True)
+    n2 = (x2 * x2).sum(-1, keepdim=True).T
+    g = torch.addmm(n2, x1, x2.T, alpha=-2)  # as `sqdist`: ‖z‖² − 2x·z, then + ‖x‖²
+    return fused.exp_tail(g, n1, n2, c, gamma, False, same)
 
 
 def _exp_neg(c: float | Tensor, r_gamma: Tensor) -> Tensor:
@@ -55,6 +81,9 @@ def gamma_exponential(
     c = check_positive(c, name=name, what="c")
     check_gamma(gamma, name=name)
     x2 = check_pair(x1, x2, name=name)
+    k = _fused(x1, x2, c, gamma, False)
+    if k is not None:
+        return k
     return _exp_neg(c, pow_half(sqdist(x1, x2), gamma, inplace=True, nonneg=True))
 
 
@@ -62,6 +91,9 @@ def laplace(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) ->
     """Laplace kernel exp(−c‖x1 − x2‖) (γ = 1; = GPyTorch Matérn-½ with ℓ = 1/c)."""
     c = check_positive(c, name="laplace", what="c")
     x2 = check_pair(x1, x2, name="laplace")
+    k = _fused(x1, x2, c, 1.0, False)
+    if k is not None:
+        return k
     return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0, inplace=True, nonneg=True))
 
 
@@ -69,10 +101,16 @@ def gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) -
     """Gaussian kernel exp(−c‖x1 − x2‖²) (γ = 2)."""
     c = check_positive(c, name="gaussian", what="c")
     x2 = check_pair(x1, x2, name="gaussian")
+    k = _fused(x1, x2, c, 2.0, False)
+    if k is not None:
+        return k
     return _exp_neg(c, sqdist(x1, x2))
 
 
 def _homogeneous(x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tensor) -> Tensor:
+    k = _fused(x1, x2, c, gamma, True)
+    if k is not None:
+        return k
     n1, n2 = safe_norm(x1), safe_norm(x2)  # (…, N), (…, M)
     pos1, pos2 = n1 > 0, n2 > 0
     i1 = pos1 / torch.where(pos1, n1, 1.0)

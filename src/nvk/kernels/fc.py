@@ -64,17 +64,20 @@ import torch
 from torch import Tensor
 
 from nvk.arch import ArchSpec
+from nvk.kernels import fused
 from nvk.kernels._checks import (
+    TWO_PI,
     arccos0,
     arccos1,
     check_depth,
     check_nonneg,
     check_pair,
     check_positive,
+    rsqrt0,
+    snap,
 )
 
 SQRT2 = math.sqrt(2.0)
-_TWO_PI = 2.0 * math.pi
 
 
 def _bias_g(bias: float, bias_init: str, name: str) -> float:
@@ -120,18 +123,15 @@ def fc_recursion(
     acc: dict[int, Tensor] = {}  # f -> Σ_{ℓ=f+1}^{h} term_ℓ Π Σ̇ (hidden layers so far)
     if ntk and 0 in frozen and max_depth > 1:
         acc[0] = s2 * p12 + b2
-    # |ρ| within rounding of 1 counts as ±1: arccos turns an ulp of ρ into √ulp of θ, which
-    # would make Gram matrices of (near-)parallel rows indefinite at the 1e-8 level. Scaling ρ
-    # by 1/(1 − snap) before clamping does this without an extra pass.
-    inv = 1.0 / (1.0 - 32 * torch.finfo(p12.dtype).eps)
+    # |ρ| within rounding of 1 counts as ±1 (`snap`), scaled in without an extra pass
+    inv = snap(p12.dtype)
     fast = not (torch.is_grad_enabled() and any(t.requires_grad for t in (p1, p2, p12)))
     for h in range(2, max_depth + 1):
         last = h == max_depth
         # moments of layer h−1's post-activations (unit scale)
         pos1, pos2 = q1 > 0, q2 > 0
-        r1 = torch.where(pos1, q1, 1.0).rsqrt() * pos1  # (…, N, 1)
-        r2 = torch.where(pos2, q2, 1.0).rsqrt() * pos2  # (…, 1, M)
-        sq1 = pos1 / r1.masked_fill(~pos1, 1.0) / _TWO_PI  # √q1 / 2π (0 at zero rows)
+        r1, r2 = rsqrt0(q1), rsqrt0(q2)  # (…, N, 1), (…, 1, M)
+        sq1 = pos1 / r1.masked_fill(~pos1, 1.0) / TWO_PI  # √q1 / 2π (0 at zero rows)
         sq2 = pos2 / r2.masked_fill(~pos2, 1.0)
         if fast:
             c = _layer_inplace(
@@ -145,7 +145,7 @@ def fc_recursion(
         # autograd-safe path (custom gradients at |ρ| = 1, see _checks)
         rho = (c * r1 * inv * r2).clamp(-1.0, 1.0)
         cc = sq1 * sq2 * arccos1(rho)  # C^{h-1}
-        dot = arccos0(rho) * (pos1 * pos2) / _TWO_PI if ntk else None  # Ċ^{h-1}
+        dot = arccos0(rho) * (pos1 * pos2) / TWO_PI if ntk else None  # Ċ^{h-1}
         if h in depths:  # readout at layer h (scale 1)
             if ntk:
                 for f in frozen:
@@ -208,7 +208,7 @@ def _layer_inplace(
             for f in frozen:
                 if f < h - 1 and f in acc:
                     out = acc[f] if last else torch.empty_like(base)
-                    torch.addcmul(base, acc[f], j0, value=1 / _TWO_PI, out=out)
+                    torch.addcmul(base, acc[f], j0, value=1 / TWO_PI, out=out)
                     ntks[(h, f)] = out.add_(b2) if b2 else out
                 elif f == h - 1:
                     ntks[(h, f)] = base + b2
@@ -217,7 +217,7 @@ def _layer_inplace(
         return cc
     if ntk:  # hidden layer h: Θ ← Θ·s_h² Ċ + s_h² C + β²
         for f in acc:
-            torch.addcmul(cc, acc[f], j0, value=s2 / _TWO_PI, out=acc[f])
+            torch.addcmul(cc, acc[f], j0, value=s2 / TWO_PI, out=acc[f])
             if b2:
                 acc[f].add_(b2)
         if h - 1 in frozen:
@@ -259,15 +259,18 @@ def fc_nngp(
     frozen_layers: int = 0,
 ) -> Tensor:
     """NNGP Σ^L(x1, x2) of the Core MLP (see module docstring), (…, N, D) × (…, M, D) → (…, N, M).
+    Without gradients and from `nvk.kernels.fused.FUSED_MIN_ENTRIES` entries on, the compiled
+    recursion of `nvk.kernels.fused` computes it (equal to the eager one to 1e-12, float64).
 
     `frozen_layers` is accepted (and validated) for a signature shared with `fc_ntk`; it does
     not change the NNGP, the output covariance at initialization.
     """
     bg = _validate("fc_nngp", depth, frozen_layers, bias, bias_init, sigma_w)
     x2 = check_pair(x1, x2, name="fc_nngp")
-    nngp, _ = fc_recursion(
-        *_products(x1, x2), depths=[depth], sigma_w=sigma_w, bias=bias, bias_g=bg, ntk=False
-    )
+    p = _products(x1, x2)
+    if fused.use_fused(p[2].numel(), x1, x2):
+        return fused.fc_recursion_fused(*p, depth, 0, sigma_w, bias, bg, out="nngp")[0]
+    nngp, _ = fc_recursion(*p, depths=[depth], sigma_w=sigma_w, bias=bias, bias_g=bg, ntk=False)
     return nngp[depth]
 
 
@@ -283,11 +286,15 @@ def fc_ntk(
 ) -> Tensor:
     """NTK Θ^L(x1, x2) of the Core MLP with the first `frozen_layers` layers fixed (module
     docstring), (…, N, D) × (…, M, D) → (…, N, M). Geifman et al.'s FC_β(L): bias_init="zero".
+    Large calls without gradients run the compiled recursion (as `fc_nngp`).
     """
     bg = _validate("fc_ntk", depth, frozen_layers, bias, bias_init, sigma_w)
     x2 = check_pair(x1, x2, name="fc_ntk")
+    p = _products(x1, x2)
+    if fused.use_fused(p[2].numel(), x1, x2):
+        return fused.fc_recursion_fused(*p, depth, frozen_layers, sigma_w, bias, bg, out="ntk")[1]
     _, ntks = fc_recursion(
-        *_products(x1, x2),
+        *p,
         depths=[depth],
         frozen=[frozen_layers],
         sigma_w=sigma_w,
