@@ -4,8 +4,11 @@ For n points in d = 32 dimensions (standard normal), times the full symmetric n 
 K(X, X) and reports seconds and nanoseconds per matrix entry per layer (layers = L for the NTK,
 1 for the exponential kernels):
 
-- nvk:      `nvk.kernels.gram(kernel, X, tile=...)`: tiled, upper block triangle mirrored,
-            in-place recursion (one arccos per layer).
+- nvk:      `nvk.kernels.gram(kernel, X, tile=...)`: tiled, upper block triangle mirrored;
+            the NTK tiles run the compiled recursion (`nvk.kernels.fused`, one loop over all
+            layers; compile time excluded: one untimed call first).
+- nvk eager: the same call with `NVK_COMPILE=0`: the in-place eager recursion (one arccos
+            per layer), the reference the fused values are compared with (max |difference|).
 - eager:    a straightforward full-matrix PyTorch transcription of the same formula (the NTK
             recursion with arccos/sin/cos per layer; exp(−c·cdist) for Laplace; normalized
             cdist for H-Laplace).
@@ -13,7 +16,13 @@ K(X, X) and reports seconds and nanoseconds per matrix entry per layer (layers =
             for Laplace only.
 - jax:      neural-tangents' `stax` NTK, `jit`-compiled by XLA on the same CPU (only with
             `--jax-python` pointing at an interpreter that has jax + neural-tangents; run in a
-            separate process, compile time excluded).
+            separate process, compile time excluded); its values are compared with nvk's.
+
+Against the machine (`_common.machine_limits`, measured in the same run): effective GB/s
+counts the least traffic any Gram pass has, one read of the n × n product matrix and one
+write of K (2 · itemsize · n² bytes), as a fraction of a STREAM-like copy; GFLOP/s counts the
+formula's arithmetic (NTK: 20 flops per entry per hidden layer, arccos and sqrt counted as one
+each, + 2d for x·z; Laplace 2d + 6; H-Laplace 2d + 8) as a fraction of a dense matrix product.
 
 Prints a table, writes JSON (see benchmarks/README.md):
 
@@ -25,20 +34,24 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
+import os
 import platform
-import subprocess
-import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
+from _common import machine_limits, peer, versus_limits
 
 from nvk.kernels import fc_ntk, gram, h_laplace, laplace
 from nvk.utils import atomic_write_json, package_versions
+
+XLA_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true"}
+FLOPS = {"ntk": 20, "laplace": 6, "h_laplace": 8}  # per entry (per hidden layer for the NTK)
 
 C = 1.0
 
@@ -76,16 +89,30 @@ def gpytorch_matern(x: torch.Tensor) -> torch.Tensor:
     return k(x).to_dense()
 
 
-def timeit(fn: Callable[[], object], repeats: int) -> float:
-    """Best of `repeats` timed calls after one untimed warm-up call (n < 10000)."""
-    if repeats > 1:
+def timeit(fn: Callable[[], object], repeats: int, warm: bool = False) -> tuple[float, object]:
+    """(best of `repeats` timed calls, last value), after one untimed warm-up call when
+    repeats > 1 or `warm` (the fused path's first call compiles)."""
+    if repeats > 1 or warm:
         fn()
-    best = math.inf
+    best, out = math.inf, None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        out = fn()
         best = min(best, time.perf_counter() - t0)
-    return best
+    return best, out
+
+
+def eager_nvk(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
+    """`fn` timed with the compiled path off (NVK_COMPILE=0): nvk's eager recursion."""
+    old = os.environ.get("NVK_COMPILE")
+    os.environ["NVK_COMPILE"] = "0"
+    try:
+        return timeit(fn, repeats)
+    finally:
+        if old is None:
+            del os.environ["NVK_COMPILE"]
+        else:
+            os.environ["NVK_COMPILE"] = old
 
 
 JAX_SCRIPT = textwrap.dedent(
@@ -103,32 +130,29 @@ JAX_SCRIPT = textwrap.dedent(
     layers += [stax.Dense(1, W_std=1.0, parameterization="ntk")]
     _, _, kernel_fn = stax.serial(*layers)
     f = jax.jit(lambda a: kernel_fn(a, None, "ntk"))
-    x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
+    x = np.load(sys.argv[7]).astype(dtype)  # the inputs nvk was timed on
     f(x).block_until_ready()
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        f(x).block_until_ready()
+        k = f(x).block_until_ready()
         best = min(best, time.perf_counter() - t0)
+    np.save(sys.argv[6], np.asarray(k))
     print(json.dumps({"seconds": best}))
     """
 )
 
 
-def time_jax(python: str, n: int, d: int, depth: int, dtype: str, repeats: int) -> float | None:
-    try:
-        out = subprocess.run(
-            [python, "-c", JAX_SCRIPT, str(n), str(d), str(depth), dtype, str(repeats)],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=True,
-            env={"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true", "PATH": "/usr/bin:/bin"},
-        )
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
-    except (subprocess.SubprocessError, ValueError, KeyError, IndexError) as e:
-        print(f"  (jax run failed: {e})", file=sys.stderr)
-        return None
+def time_jax(python: str, x: torch.Tensor, depth: int, dtype: str, repeats: int) -> tuple:
+    """(seconds, values) of neural-tangents' jitted stax NTK on x, or (None, None)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, xpath = os.path.join(tmp, "k.npy"), os.path.join(tmp, "x.npy")
+        np.save(xpath, x.double().numpy())
+        n, d = x.shape
+        res = peer(python, JAX_SCRIPT, n, d, depth, dtype, repeats, path, xpath, env=XLA_ENV)
+        if res is None:
+            return None, None
+        return float(res["seconds"]), torch.from_numpy(np.load(path))
 
 
 def main() -> None:
@@ -145,10 +169,20 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     hdr = (
-        f"{'kernel':<10} {'n':>6} {'dtype':>8} {'layers':>6} {'nvk s':>8} {'eager s':>8} "
-        f"{'gpytorch s':>10} {'jax s':>8} {'nvk ns/e/l':>10} {'eager/nvk':>9}"
+        f"{'kernel':<10} {'n':>6} {'dtype':>8} {'L':>2} {'nvk s':>7} {'eager s':>7} "
+        f"{'naive s':>7} {'gpyt s':>7} {'jax s':>7} {'nvk/jax':>7} {'|f-e|':>8} {'|f-jax|':>8} "
+        f"{'GB/s':>6} {'%copy':>5} {'GFLOP/s':>7} {'%mm':>4}"
     )
+    limits: dict[str, dict[str, float]] = {}
+    for dt_name in args.dtypes:
+        limits[dt_name] = machine_limits(getattr(torch, dt_name))
+        lim = limits[dt_name]
+        print(
+            f"machine limits ({dt_name}, {torch.get_num_threads()} threads): copy "
+            f"{lim['copy_GBps']:.1f} GB/s, matmul {lim['matmul_GFLOPs']:.1f} GFLOP/s"
+        )
     print(hdr)
+    fmt = lambda v, f=".3f": format(v, f) if v is not None else "-"  # noqa: E731
     for n in args.sizes:
         reps = args.large_repeats if n >= 10000 else args.repeats
         for dt_name in args.dtypes:
@@ -163,20 +197,24 @@ def main() -> None:
             ]
             cases = [c for c in cases if args.kernels is None or c[0] in args.kernels]
             for name, layers, kern, eager in cases:
+                call = P(gram, kern, x, tile=args.tile, dtype=dtype)
                 with torch.no_grad():
-                    t_nvk = timeit(
-                        functools.partial(gram, kern, x, tile=args.tile, dtype=dtype), reps
-                    )
-                    t_eager = timeit(eager, reps)
-                    t_gp = (
-                        timeit(functools.partial(gpytorch_matern, x), reps)
-                        if name == "laplace"
-                        else None
-                    )
-                t_jax = None
+                    t_nvk, k_nvk = timeit(call, reps, warm=True)
+                    t_ref, k_ref = eager_nvk(call, reps)
+                    t_eager, _ = timeit(eager, reps)
+                    t_gp = timeit(P(gpytorch_matern, x), reps)[0] if name == "laplace" else None
+                diff = (k_nvk - k_ref).abs().max().item()
+                t_jax = k_jax = None
                 if args.jax_python and name.startswith("ntk"):
-                    t_jax = time_jax(args.jax_python, n, args.d, layers, dt_name, reps)
-                per = 1e9 * t_nvk / (n * n * layers)
+                    t_jax, k_jax = time_jax(args.jax_python, x, layers, dt_name, reps)
+                d_jax = None  # off the diagonal: there ρ = 1 exactly in nvk (snap), 1 − ulp
+                if k_jax is not None:  # in stax, and arccos turns an ulp into ~1e-8
+                    off = ~torch.eye(n, dtype=torch.bool)
+                    d_jax = (k_nvk - k_jax.to(dtype))[off].abs().max().item()
+                ops = FLOPS[name.split("_L")[0]] * (layers - 1 if name.startswith("ntk") else 1)
+                lim = versus_limits(
+                    t_nvk, 2 * dtype.itemsize * n * n, (ops + 2 * args.d) * n * n, limits[dt_name]
+                )
                 row = {
                     "kernel": name,
                     "n": n,
@@ -184,17 +222,24 @@ def main() -> None:
                     "dtype": dt_name,
                     "layers": layers,
                     "nvk_s": t_nvk,
+                    "nvk_eager_s": t_ref,
                     "eager_s": t_eager,
                     "gpytorch_s": t_gp,
                     "jax_s": t_jax,
-                    "nvk_ns_per_entry_layer": per,
+                    "nvk_over_jax": t_nvk / t_jax if t_jax else None,
+                    "max_abs_fused_minus_eager": diff,
+                    "max_abs_nvk_minus_jax": d_jax,
+                    "nvk_ns_per_entry_layer": 1e9 * t_nvk / (n * n * layers),
                     "eager_over_nvk": t_eager / t_nvk,
+                    **lim,
                 }
                 rows.append(row)
-                fmt = lambda v: f"{v:.3f}" if v is not None else "-"  # noqa: E731
                 print(
-                    f"{name:<10} {n:>6} {dt_name:>8} {layers:>6} {t_nvk:>8.3f} {t_eager:>8.3f} "
-                    f"{fmt(t_gp):>10} {fmt(t_jax):>8} {per:>10.2f} {t_eager / t_nvk:>9.2f}",
+                    f"{name:<10} {n:>6} {dt_name:>8} {layers:>2} {t_nvk:>7.3f} {t_ref:>7.3f} "
+                    f"{t_eager:>7.3f} {fmt(t_gp):>7} {fmt(t_jax):>7} "
+                    f"{fmt(row['nvk_over_jax'], '.2f'):>7} {diff:>8.1e} {fmt(d_jax, '.1e'):>8} "
+                    f"{lim['GBps']:>6.1f} {100 * lim['of_copy']:>5.0f} {lim['GFLOPs']:>7.1f} "
+                    f"{100 * lim['of_matmul']:>4.0f}",
                     flush=True,
                 )
     atomic_write_json(
@@ -203,6 +248,7 @@ def main() -> None:
             "benchmark": "kernel_gram",
             "config": vars(args),
             "threads": torch.get_num_threads(),
+            "limits": limits,
             "machine": platform.platform(),
             "packages": package_versions(("torch", "gpytorch")),
             "rows": rows,

@@ -1,6 +1,7 @@
 """Regression anchor: cells of the committed CIFAR-10 Table 3 run (results/cifar_table3/records,
 2000 training images, the full test set) recomputed from scratch with today's code on the real
-data give the committed choice (grid point, ridge), validation accuracies and test accuracy.
+data give the committed choice (grid point, ridge) and validation accuracies, and the test accuracy
+to 2 predictions of 10 000 (float32 tiles: see the comment in the test).
 
 The FC kernel rows (NTK, now the arch's fused kernel; Laplace; H-Laplace) take seconds and run
 in CI wherever the data are; the CNN row and the convolutional kernels (minutes to 25 CPU-minutes)
@@ -49,6 +50,12 @@ def test_recomputed_row_equals_the_committed_record(model, tmp_path) -> None:
         rec, committed = (json.loads(p.read_text()) for p in (path, RECORDS / path.name))
         # the CNTK record predates the data hash: its images are those of the other rows
         committed.setdefault("data_hash", same_images)
-        for key in ("spec_hash", "data_hash", "best", "val_acc", "test_acc", "test_correct",
-                    "n_test", "selection"):  # fmt: skip
+        for key in ("spec_hash", "data_hash", "best", "val_acc", "n_test", "selection"):
             assert rec.get(key) == committed.get(key), f"{path.name}: {key} moved"
+        # the rows' Gram tiles are float32: the compiled kernels (nvk.kernels.fused) round in
+        # another order than the eager code that wrote the records, which may flip a test
+        # prediction on the decision boundary (C-Exp: 1 of 10 000); the choice and every
+        # validation accuracy above stay exact
+        moved = abs(rec["test_correct"] - committed["test_correct"])
+        assert moved <= 2, f"{path.name}: {moved} test predictions moved"
+        assert abs(rec["test_acc"] - rec["test_correct"] / rec["n_test"]) < 1e-6
