@@ -6,6 +6,7 @@ eager fallback where compilation is unavailable); and the public kernels dispatc
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import pytest
@@ -144,6 +145,43 @@ def test_exponential_kernels_fused_tail_equals_the_eager_path(monkeypatch, name,
     assert torch.equal(out[1].diagonal(), ref[1].diagonal())
 
 
+# -- composed layer lists on vectors ------------------------------------------------------------
+def _lists():
+    from nvk import layers as L
+
+    res = L.serial(
+        L.Dense(64, b_std=0.2), L.FanOut(2),
+        L.parallel(L.serial(L.LeakyReLU(0.1), L.Dense(64)), L.Identity()), L.FanInSum(),
+        L.ReLU(), L.Dense(1, W_std=1.0),
+    )  # fmt: skip
+    return {"erf_mlp": L.mlp(3, activation="erf"), "relu_mlp": L.mlp(4, b_std=0.3), "resnet": res}
+
+
+@pytest.mark.parametrize(
+    "name", ["erf_mlp", "resnet", pytest.param("relu_mlp", marks=pytest.mark.slow)]
+)
+def test_composed_vector_lists_compiled_equal_eager(monkeypatch, name) -> None:
+    """`kernel_fn` on vectors runs the whole list compiled for large no-grad calls (one loop per
+    tile); equal to the eager transitions (zero rows included), NTK and NNGP. (The ReLU MLP's
+    kernel models dispatch to `fc_ntk`; its composed compile, ~30 s, runs in the slow suite.)"""
+    from nvk import layers as L
+
+    twins = importlib.import_module("nvk.layers.twins")  # the module (`twins` is also a function)
+
+    kf = L.kernel_fn(_lists()[name])
+    x1, x2 = _inputs(40, 30, zero_rows=True)
+    monkeypatch.setenv("NVK_COMPILE", "0")
+    ref = [kf(x1, x2, get=g) for g in ("ntk", "nngp")] + [kf(x1, get="ntk")]
+    monkeypatch.delenv("NVK_COMPILE")
+    monkeypatch.setattr(fused, "FUSED_MIN_ENTRIES", 0)
+    calls, real = [], twins._vector_kernel_compiled
+    monkeypatch.setattr(twins, "_vector_kernel_compiled", lambda *a: calls.append(1) or real(*a))
+    out = [kf(x1, x2, get=g) for g in ("ntk", "nngp")] + [kf(x1, get="ntk")]
+    assert len(calls) == 3
+    for a, b in zip(out, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 # -- images -----------------------------------------------------------------------------------
 def _images(n: int, m: int, c: int = 2, h: int = 5, w: int = 6) -> tuple[torch.Tensor, ...]:
     """Non-square images with an all-zero image, an image with a zero region (patches of zero
@@ -228,3 +266,21 @@ def test_nvk_compile_0_runs_eager(monkeypatch) -> None:
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: pytest.fail("compiled"))
     assert torch.equal(compiled(lambda a: a + 1)(torch.zeros(2)), torch.ones(2))
     assert not fused.use_fused(10**9, torch.zeros(2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fused_paths_equal_the_cpu_eager_ones(monkeypatch) -> None:
+    """The same compiled functions as Triton kernels on a GPU (float64)."""
+    monkeypatch.setattr(fused, "FUSED_MIN_ENTRIES", 0)
+    x1, x2 = _inputs(50, 40, d=9, zero_rows=True)
+    xi, zi = _images(6, 5)
+
+    def all_kernels(a, b, x, z):
+        return [fc_ntk(a, b, depth=5), cntk(x, z, depth=3), cexp(x, z, depth=3, gamma=1.5),
+                laplace(a, b)]  # fmt: skip
+
+    gpu = all_kernels(x1.cuda(), x2.cuda(), xi.cuda(), zi.cuda())
+    monkeypatch.setenv("NVK_COMPILE", "0")
+    cpu = all_kernels(x1, x2, xi, zi)
+    for g, c in zip(gpu, cpu, strict=True):
+        torch.testing.assert_close(g.cpu() / c.abs().max(), c / c.abs().max(), rtol=0, atol=1e-12)

@@ -13,15 +13,17 @@ What is computed where:
 - the CNTK and C-Exp fast paths (`cntk_fast_fused`, `cexp_fast_fused`) need the 3×3 patch sum
   𝒫 between layers, which reads 9 neighbours: one compiled function per layer (𝒫 of the
   previous layer's output, then the layer's map), so the map's arccos/exp is not recomputed
-  for every neighbour — Inductor would inline it into the stencil if all layers were one graph.
+  for every neighbour — Inductor would inline it into the stencil if all layers were one graph;
+- the exponential family (`exp_tail`): everything after the matrix product in one loop;
+- composed layer lists on vectors (`nvk.layers.twins`) compile their whole list with `compiled`.
 
 The eager recursions (`nvk.kernels.fc.fc_recursion`, `nvk.kernels.conv`) stay the reference:
 the functions here compute the same formulas (module docstrings there) and are tested equal to
-them to 1e-12 in float64 (tests/kernels/test_fused.py). `fc_ntk`, `fc_nngp`, `cntk` and `cexp`
-dispatch here for problems of at least `FUSED_MIN_ENTRIES` entries per layer when no gradient
-is needed (`use_fused`). Where compilation is unavailable (no C++ compiler, an unsupported
-device) `compiled` falls back to the eager expressions with one log line; `NVK_COMPILE=0`
-turns the fused path off.
+them to 1e-12 in float64 (tests/kernels/test_fused.py). `fc_ntk`, `fc_nngp`, `cntk`, `cexp`,
+the exponential kernels and `nvk.layers.kernel_fn` (vectors) dispatch here for problems of at
+least `FUSED_MIN_ENTRIES` entries per layer when no gradient is needed (`use_fused`). Where
+compilation is unavailable (no C++ compiler, an unsupported device) `compiled` falls back to
+the eager expressions with one log line; `NVK_COMPILE=0` turns the fused path off.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -76,7 +79,11 @@ def compiled(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
             cfg.recompile_limit = max(cfg.recompile_limit, 64)
             state["fn"] = torch.compile(fn)
         try:
-            return state["fn"](*args, **kwargs)
+            with warnings.catch_warnings():  # torch-internal deprecation noise while compiling
+                warnings.filterwarnings(
+                    "ignore", message=r".*_prims_common\.check", category=FutureWarning
+                )
+                return state["fn"](*args, **kwargs)
         except Exception as e:  # any backend failure: the eager path is exact
             log.warning("nvk: torch.compile unavailable for %s (%s); using eager", fn.__name__, e)
             state["fn"] = fn

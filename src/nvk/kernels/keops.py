@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-_TWO_PI = 2.0 * math.pi
+from nvk.kernels._checks import TWO_PI, snap
+
 _TINY = 1e-300  # below every squared distance of interest: only exact zeros take the 0 branch
 
 
@@ -190,7 +191,7 @@ def _keops_fc(
     q2 = s2 * (x2 * x2).sum(-1) / d + bg2
     c = s2 * p12 + bg2
     acc = s2 * p12 + b2 if (ntk and frozen_layers == 0) else None
-    inv = 1.0 / (1.0 - 32 * torch.finfo(x1.dtype).eps)
+    inv = snap(x1.dtype)
     shared = [p12]  # x·z, then each layer's ρ, θ, C: computed once per entry (`_factorize`)
     for h in range(2, depth + 1):
         pos1, pos2 = (q1 > 0).to(x1.dtype), (q2 > 0).to(x1.dtype)
@@ -200,18 +201,18 @@ def _keops_fc(
         theta = rho.acos()
         shared += [rho, theta]
         j1 = (1.0 - rho * rho).relu().sqrt() + (math.pi - theta) * rho
-        cc = _vi(q1.sqrt() / _TWO_PI) * _vj(q2.sqrt()) * j1  # C^{h-1}
+        cc = _vi(q1.sqrt() / TWO_PI) * _vj(q2.sqrt()) * j1  # C^{h-1}
         shared.append(cc)
         if h == depth:
             if not ntk:
                 return _factorize(cc + bg2, shared)
             if acc is None:  # frozen_layers = L − 1: only the readout trains
                 return _factorize(cc + b2, shared)
-            dot = (math.pi - theta) * _vi(pos1 / _TWO_PI) * _vj(pos2)
+            dot = (math.pi - theta) * _vi(pos1 / TWO_PI) * _vj(pos2)
             return _factorize(acc * dot + cc + b2, shared)
         if ntk:
             if acc is not None:
-                dot = (math.pi - theta) * _vi(pos1 / _TWO_PI) * _vj(pos2)
+                dot = (math.pi - theta) * _vi(pos1 / TWO_PI) * _vj(pos2)
                 acc = (acc * dot + cc) * s2 + b2
             elif frozen_layers == h - 1:
                 acc = cc * s2 + b2

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nvk.kernels._checks import arccos0, arccos1
+from nvk.kernels._checks import TWO_PI, arccos0, arccos1
 from nvk.layers.base import (
     FnModule,
     Layer,
@@ -49,8 +49,6 @@ from nvk.layers.base import (
     single_state,
 )
 from nvk.layers.state import correlation
-
-_TWO_PI = 2.0 * math.pi
 
 
 class Activation(Layer):
@@ -113,13 +111,15 @@ class _PiecewiseLinear(Activation):
         if a != 0.0:  # the cross moments J₁(−ρ) = J₁(ρ) − πρ, J₀(−ρ) = π − J₀(ρ)
             j1 = (1 + a * a) * j1 - 2 * a * (j1 - math.pi * rho)
             j0 = (1 + a * a) * j0 + 2 * a * (math.pi - j0)
-        sq1, sq2 = q1.sqrt() / _TWO_PI, q2.sqrt()
+        sq1, sq2 = q1.sqrt() / TWO_PI, q2.sqrt()
         k = j1.mul_(sq1).mul_(sq2) if own else j1 * sq1 * sq2
         if not deriv:
             return k, None
-        kdot = j0.div_(_TWO_PI) if own else j0 / _TWO_PI
+        kdot = j0.div_(TWO_PI) if own else j0 / TWO_PI
         pos1, pos2 = q1 > 0, q2 > 0
-        if not (bool(pos1.all()) and bool(pos2.all())):  # degenerate: independent slopes
+        # degenerate (a zero variance): independent slopes; compiled code takes the branch
+        # always (the same values where no variance is 0, and no data-dependent graph break)
+        if torch.compiler.is_compiling() or not (bool(pos1.all()) and bool(pos2.all())):
             mean = (1 + a) / 2  # E[φ'(u)] for q > 0
             m1 = torch.full_like(q1, self.slope0).masked_fill(pos1, mean)
             m2 = torch.full_like(q2, self.slope0).masked_fill(pos2, mean)
@@ -221,7 +221,7 @@ class Step(Activation):
         return torch.sign(x).clamp_min(0)  # 1[x > 0], differentiable with gradient 0
 
     def moments(self, c, q1, q2, deriv):
-        k = arccos0(correlation(c, q1, q2)) / _TWO_PI * ((q1 > 0) & (q2 > 0))
+        k = arccos0(correlation(c, q1, q2)) / TWO_PI * ((q1 > 0) & (q2 > 0))
         return k, (torch.zeros_like(k) if deriv else None)
 
     def __repr__(self) -> str:

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nvk.kernels._checks import rsqrt0, snap
+
 LAYOUTS = ("vector", "full", "diag")
 
 
@@ -121,18 +123,11 @@ def diag_of(s: Tensor) -> Tensor:
     return flat.diagonal(dim1=-2, dim2=-1).reshape(*s.shape[:-4], H, W)
 
 
-def rsqrt0(s: Tensor) -> Tensor:
-    """1/√s where s > 0 and 0 where s = 0 (inputs or positions whose variance is zero)."""
-    pos = s > 0
-    return torch.where(pos, s, 1.0).rsqrt() * pos
-
-
 def correlation(c: Tensor, q1: Tensor, q2: Tensor) -> Tensor:
     """ρ = c/√(q1 q2) clamped to [−1, 1], 0 where a variance is 0; |ρ| within 32 ulp of 1
     counts as ±1 (as `nvk.kernels.fc` and `nvk.kernels.conv` do: arccos turns an ulp of ρ
     into √ulp of θ, and identical inputs must give ρ = 1 whichever way they were rounded)."""
-    inv = 1.0 / (1.0 - 32 * torch.finfo(c.dtype).eps)
-    return (c * (rsqrt0(q1) * inv) * rsqrt0(q2)).clamp(-1.0, 1.0)
+    return (c * (rsqrt0(q1) * snap(c.dtype)) * rsqrt0(q2)).clamp(-1.0, 1.0)
 
 
 def initial_state(

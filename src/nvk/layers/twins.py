@@ -7,6 +7,7 @@
 The kernel function builds the input state (`nvk.layers.state.initial_state`), runs the
 layers' transitions and returns the NNGP or NTK of the last (vector) layer. For images it
 picks the same-position ("diag") layout unless some layer pools (`Layer.needs_full_layout`).
+Large no-grad calls on vectors run the list compiled into one loop (`nvk.kernels.fused`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from nvk.kernels import fused
 from nvk.layers.base import Layer, Shape
 from nvk.layers.combinators import serial
 from nvk.layers.state import LAYOUTS, KernelState, initial_state
@@ -108,6 +110,12 @@ class KernelFn:
         self, x1: Tensor, x2: Tensor | None = None, *, get: str = "ntk", layout: str = "auto"
     ) -> KernelState:
         """The final `KernelState` (NNGP, NTK or None, self covariances) for (x1, x2)."""
+        a, b, same, lay = self._prepare(x1, x2, get, layout)
+        return _final_state(self.layer, a, b, same, lay, get)
+
+    def _prepare(
+        self, x1: Tensor, x2: Tensor | None, get: str, layout: str
+    ) -> tuple[Tensor, Tensor, bool, str]:
         if get not in GETS:
             raise ValueError(f"kernel_fn: get must be one of {GETS}, got {get!r}")
         if get == "ntk" and not self.layer.has_ntk():
@@ -118,12 +126,7 @@ class KernelFn:
             )
         a, b, same = self._inputs(x1, x2)
         self._check_out(tuple(a.shape[1:]))
-        lay = self._layout(a, layout)
-        s = initial_state(a, b, layout=lay, ntk=get == "ntk", same=same)
-        out = self.layer.kernel(s)
-        if isinstance(out, tuple) or out.layout != "vector":  # pragma: no cover (out_shape)
-            raise ValueError("kernel_fn: the list must end in vector features")
-        return out
+        return a, b, same, self._layout(a, layout)
 
     def __call__(
         self,
@@ -137,7 +140,10 @@ class KernelFn:
         """(N, M) NTK (get="ntk") or NNGP (get="nngp"); `block` rows/columns of pairs at a
         time (memory: the "full" layout holds block²·P² numbers per tensor)."""
         if block is None:
-            s = self.state(x1, x2, get=get, layout=layout)
+            a, b, same, lay = self._prepare(x1, x2, get, layout)
+            if lay == "vector" and fused.use_fused(len(a) * len(b), a, b):
+                return _vector_kernel_compiled(self.layer, a, b, same, get)
+            s = _final_state(self.layer, a, b, same, lay, get)
             return s.ntk if get == "ntk" else s.nngp
         if not isinstance(block, int) or isinstance(block, bool) or block < 1:
             raise ValueError(f"kernel_fn: block must be an integer >= 1, got {block!r}")
@@ -153,6 +159,24 @@ class KernelFn:
 
     def __repr__(self) -> str:
         return f"KernelFn({self.layer!r}, in_shape={self.in_shape})"
+
+
+def _final_state(layer: Layer, a: Tensor, b: Tensor, same: bool, lay: str, get: str) -> KernelState:
+    out = layer.kernel(initial_state(a, b, layout=lay, ntk=get == "ntk", same=same))
+    if isinstance(out, tuple) or out.layout != "vector":  # pragma: no cover (out_shape)
+        raise ValueError("kernel_fn: the list must end in vector features")
+    return out
+
+
+def _vector_kernel(layer: Layer, a: Tensor, b: Tensor, same: bool, get: str) -> Tensor:
+    s = _final_state(layer, a, b, same, "vector", get)
+    return s.ntk if get == "ntk" else s.nngp
+
+
+# Vector lists are elementwise in the (N, M) entries at every layer: compiled, the whole list
+# runs as one loop per tile (as `nvk.kernels.fused` does for the ReLU MLP); image lists keep
+# the eager transitions (their patch sums would make Inductor recompute each map 9 times).
+_vector_kernel_compiled = fused.compiled(_vector_kernel)
 
 
 def kernel_fn(layers: Layer | Sequence[Layer], in_shape: Sequence[int] | None = None) -> KernelFn:
