@@ -7,7 +7,9 @@
   `fc_ntk` / `fc_nngp`; the CNTK's CNN (`cnn`, readout "flatten" (cntk's trace) or "gap", NTK
   parameterization, no biases) → `cntk` (NTK only; the CNN's NNGP has no fused function);
   the `cexp` list (kernel-only, NNGP) → `cexp`.
-  About 2× faster (benchmarks/layers.py) and equal to the composed kernel to 1e-12.
+  Faster (benchmarks/layers.py, 2026-12-03, 2 cores, float64: composed / fused = 2.0 for the
+  depth-6 MLP at n = 4000 — both compiled —, 7.0 for the CNTK and 13 for C-Exp on 64
+  images 32×32×3) and equal to the composed kernel to 1e-12.
 * **composed** (`LayerKernel`): any other list, through `nvk.layers.KernelFn`, in chunks of
   image pairs whose state tensors take about `chunk_bytes` each.
 
