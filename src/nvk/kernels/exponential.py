@@ -39,28 +39,22 @@ from nvk.kernels._checks import (
 )
 
 
-def _fused(
-    x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tensor, homogeneous: bool
-) -> Tensor | None:
-    """The kernel through one compiled loop after the matrix product (`nvk.kernels.fused`,
-    the same arithmetic as the in-place path below) for large no-grad (N, D) × (M, D) calls
-    with numeric c and γ; None otherwise."""
+def _fusable(x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tensor) -> bool:
+    """Whether everything after the matrix product runs as one compiled loop
+    (`nvk.kernels.fused.exp_tail`, the same arithmetic as the in-place path): large no-grad
+    (N, D) × (M, D) calls with numeric c and γ."""
     if isinstance(c, Tensor) or isinstance(gamma, Tensor) or x1.ndim != 2 or x2.ndim != 2:
-        return None
-    if not fused.use_fused(x1.shape[0] * x2.shape[0], x1, x2):
-        return None
-    same = x2 is x1 and x1.shape[0] > 0
-    c, gamma = float(c), float(gamma)
-    if homogeneous:
-        n1, n2 = safe_norm(x1), safe_norm(x2)
-        xn1 = x1 * (n1 > 0).div(torch.where(n1 > 0, n1, 1.0)).unsqueeze(-1)
-        xn2 = xn1 if same else x2 * (n2 > 0).div(torch.where(n2 > 0, n2, 1.0)).unsqueeze(-1)
-        g = xn1 @ xn2.T
-        return fused.exp_tail(g, n1.unsqueeze(-1), n2.unsqueeze(-2), c, gamma, True, same)
+        return False
+    return fused.use_fused(x1.shape[0] * x2.shape[0], x1, x2)
+
+
+def _fused_plain(x1: Tensor, x2: Tensor, c: float, gamma: float) -> Tensor:
+    """exp(−c‖x − z‖^γ) through `fused.exp_tail` (for `_fusable` calls)."""
     n1 = (x1 * x1).sum(-1, keepdim=True)
     n2 = (x2 * x2).sum(-1, keepdim=True).T
     g = torch.addmm(n2, x1, x2.T, alpha=-2)  # as `sqdist`: ‖z‖² − 2x·z, then + ‖x‖²
-    return fused.exp_tail(g, n1, n2, c, gamma, False, same)
+    same = x2 is x1 and x1.shape[0] > 0
+    return fused.exp_tail(g, n1, n2, float(c), float(gamma), False, same)
 
 
 def _exp_neg(c: float | Tensor, r_gamma: Tensor) -> Tensor:
@@ -81,9 +75,8 @@ def gamma_exponential(
     c = check_positive(c, name=name, what="c")
     check_gamma(gamma, name=name)
     x2 = check_pair(x1, x2, name=name)
-    k = _fused(x1, x2, c, gamma, False)
-    if k is not None:
-        return k
+    if _fusable(x1, x2, c, gamma):
+        return _fused_plain(x1, x2, c, gamma)
     return _exp_neg(c, pow_half(sqdist(x1, x2), gamma, inplace=True, nonneg=True))
 
 
@@ -91,9 +84,8 @@ def laplace(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) ->
     """Laplace kernel exp(−c‖x1 − x2‖) (γ = 1; = GPyTorch Matérn-½ with ℓ = 1/c)."""
     c = check_positive(c, name="laplace", what="c")
     x2 = check_pair(x1, x2, name="laplace")
-    k = _fused(x1, x2, c, 1.0, False)
-    if k is not None:
-        return k
+    if _fusable(x1, x2, c, 1.0):
+        return _fused_plain(x1, x2, c, 1.0)
     return _exp_neg(c, pow_half(sqdist(x1, x2), 1.0, inplace=True, nonneg=True))
 
 
@@ -101,16 +93,12 @@ def gaussian(x1: Tensor, x2: Tensor | None = None, *, c: float | Tensor = 1.0) -
     """Gaussian kernel exp(−c‖x1 − x2‖²) (γ = 2)."""
     c = check_positive(c, name="gaussian", what="c")
     x2 = check_pair(x1, x2, name="gaussian")
-    k = _fused(x1, x2, c, 2.0, False)
-    if k is not None:
-        return k
+    if _fusable(x1, x2, c, 2.0):
+        return _fused_plain(x1, x2, c, 2.0)
     return _exp_neg(c, sqdist(x1, x2))
 
 
 def _homogeneous(x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tensor) -> Tensor:
-    k = _fused(x1, x2, c, gamma, True)
-    if k is not None:
-        return k
     n1, n2 = safe_norm(x1), safe_norm(x2)  # (…, N), (…, M)
     pos1, pos2 = n1 > 0, n2 > 0
     i1 = pos1 / torch.where(pos1, n1, 1.0)
@@ -130,7 +118,11 @@ def _homogeneous(x1: Tensor, x2: Tensor, c: float | Tensor, gamma: float | Tenso
     # in place on one (…, N, M) buffer
     xn1 = x1 * i1.unsqueeze(-1)
     xn2 = xn1 if same else x2 * i2.unsqueeze(-1)
-    s = (xn1 @ xn2.transpose(-1, -2)).mul_(-2).add_(2).clamp_min_(0)  # ‖x̂ − ẑ‖² = 2 − 2u
+    u = xn1 @ xn2.transpose(-1, -2)
+    if _fusable(x1, x2, c, gamma):  # the lines below as one compiled loop
+        a1, a2 = n1.unsqueeze(-1), n2.unsqueeze(-2)
+        return fused.exp_tail(u, a1, a2, float(c), float(gamma), True, same)
+    s = u.mul_(-2).add_(2).clamp_min_(0)  # ‖x̂ − ẑ‖² = 2 − 2u
     if same:
         s.diagonal(dim1=-2, dim2=-1).zero_()
     k = _exp_neg(c, pow_half(s, gamma, inplace=True, nonneg=True))

@@ -178,15 +178,19 @@ def fc_recursion_fused(
 
 
 # -- the exponential family: one loop after the matrix product ------------------------------
+def _pow_half(s: Tensor, gamma: float) -> Tensor:
+    """s^{γ/2} of a squared distance s ≥ 0, with the eager path's operation per γ
+    (`nvk.kernels._checks.pow_half`: none for 2, sqrt for 1, pow otherwise), out of place."""
+    if gamma == 1.0:
+        return s.sqrt()
+    return s if gamma == 2.0 else s.pow(gamma / 2)
+
+
 def _exp_tail(g: Tensor, a1: Tensor, a2: Tensor, coef: Tensor, gamma: float, homogeneous: bool):
     """exp(−c s^{γ/2}) from the matrix-product term g (…, N, M): s = g + a1 (g = ‖z‖² − 2x·z,
     a1 = ‖x‖²) or, homogeneous, s = 2 − 2g (g = x̂·ẑ) and the result times a1·a2 = ‖x‖‖z‖."""
     s = (2.0 - 2.0 * g if homogeneous else g + a1).clamp_min(0)
-    if gamma == 1.0:
-        s = s.sqrt()
-    elif gamma != 2.0:
-        s = s.pow(gamma / 2)
-    k = torch.exp(s * -coef[0])
+    k = torch.exp(_pow_half(s, gamma) * -coef[0])
     return k * a1 * a2 if homogeneous else k
 
 
@@ -279,11 +283,7 @@ def _exp_core(s12, r1, r2, q, coef, gamma: float) -> Tensor:
     """√(S(x,x) S(z,z)) exp(−c (2 − 2ρ)^{γ/2}); r1 = snap/√S(x,x), r2 = 1/√S(z,z), q = √·√."""
     rho = (s12 * r1 * r2).clamp(-1.0, 1.0)
     d = (2.0 - 2.0 * rho).clamp_min(0)  # ‖x̂ − ẑ‖²
-    if gamma == 1.0:
-        d = d.sqrt()
-    elif gamma != 2.0:
-        d = d.pow(gamma / 2)
-    return torch.exp(-coef[0] * d) * q
+    return torch.exp(-coef[0] * _pow_half(d, gamma)) * q
 
 
 def _cexp_first(xp, zp, r1, r2, q1, q2, coef, gamma: float):
