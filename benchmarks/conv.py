@@ -41,13 +41,12 @@ import os
 import platform
 import tempfile
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_limits, peer, versus_limits
+from _common import XLA_ENV, eager_only, machine_limits, peer, timed, versus_limits
 
 from nvk.kernels import cexp, cntk
 
@@ -86,40 +85,13 @@ NT_SCRIPT = textwrap.dedent(
 )
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def time_block(kernel: Callable, n: int, m: int, *, depth: int, dtype: torch.dtype,
                device: str, method: str, repeats: int = 1) -> float:  # fmt: skip
     """Best wall time (s) of kernel(x (n, 3, 32, 32), z (m, 3, 32, 32)) over `repeats`."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, 32, 32, generator=g, dtype=dtype).to(device)
     z = torch.randn(m, 3, 32, 32, generator=g, dtype=dtype).to(device)
-    kernel(x, z, depth=depth, method=method)  # warm-up (compile, allocator, first-call costs)
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        kernel(x, z, depth=depth, method=method)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-class eager_only:
-    """Context: the compiled path off (NVK_COMPILE=0), nvk's eager recursion."""
-
-    def __enter__(self) -> None:
-        self.old = os.environ.get("NVK_COMPILE")
-        os.environ["NVK_COMPILE"] = "0"
-
-    def __exit__(self, *exc) -> None:
-        if self.old is None:
-            os.environ.pop("NVK_COMPILE", None)
-        else:
-            os.environ["NVK_COMPILE"] = self.old
+    return timed(lambda: kernel(x, z, depth=depth, method=method), repeats, device=device)[0]
 
 
 def side_by_side(python: str, n: int, depths: list[int], repeats: int) -> list[dict]:
@@ -141,12 +113,12 @@ def side_by_side(python: str, n: int, depths: list[int], repeats: int) -> list[d
                 xp,
                 zp,
                 kp,
-                env={"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true"},
+                env=XLA_ENV,
             )
             k_nt = torch.from_numpy(np.load(kp)) if res else None
-            fused = _timed(lambda d=depth: cntk(x, z, depth=d), repeats)
+            fused = timed(lambda d=depth: cntk(x, z, depth=d), repeats)
             with eager_only():
-                eager = _timed(lambda d=depth: cntk(x, z, depth=d), repeats)
+                eager = timed(lambda d=depth: cntk(x, z, depth=d), repeats)
             row = {
                 "kernel": "cntk",
                 "images": n,
@@ -173,16 +145,6 @@ def side_by_side(python: str, n: int, depths: list[int], repeats: int) -> list[d
                 flush=True,
             )
     return rows
-
-
-def _timed(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
-    out = fn()  # warm-up (compile)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main() -> None:

@@ -39,18 +39,15 @@ import os
 import platform
 import tempfile
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_limits, peer, versus_limits
+from _common import XLA_ENV, eager_only, machine_limits, peer, timed, versus_limits
 
 from nvk.kernels import fc_ntk, gram, h_laplace, laplace
 from nvk.utils import atomic_write_json, package_versions
 
-XLA_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true"}
 FLOPS = {"ntk": 20, "laplace": 6, "h_laplace": 8}  # per entry (per hidden layer for the NTK)
 
 C = 1.0
@@ -87,32 +84,6 @@ def gpytorch_matern(x: torch.Tensor) -> torch.Tensor:
     k = gpytorch.kernels.MaternKernel(nu=0.5).to(x.dtype)
     k.lengthscale = 1 / C
     return k(x).to_dense()
-
-
-def timeit(fn: Callable[[], object], repeats: int, warm: bool = False) -> tuple[float, object]:
-    """(best of `repeats` timed calls, last value), after one untimed warm-up call when
-    repeats > 1 or `warm` (the fused path's first call compiles)."""
-    if repeats > 1 or warm:
-        fn()
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def eager_nvk(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
-    """`fn` timed with the compiled path off (NVK_COMPILE=0): nvk's eager recursion."""
-    old = os.environ.get("NVK_COMPILE")
-    os.environ["NVK_COMPILE"] = "0"
-    try:
-        return timeit(fn, repeats)
-    finally:
-        if old is None:
-            del os.environ["NVK_COMPILE"]
-        else:
-            os.environ["NVK_COMPILE"] = old
 
 
 JAX_SCRIPT = textwrap.dedent(
@@ -199,10 +170,14 @@ def main() -> None:
             for name, layers, kern, eager in cases:
                 call = P(gram, kern, x, tile=args.tile, dtype=dtype)
                 with torch.no_grad():
-                    t_nvk, k_nvk = timeit(call, reps, warm=True)
-                    t_ref, k_ref = eager_nvk(call, reps)
-                    t_eager, _ = timeit(eager, reps)
-                    t_gp = timeit(P(gpytorch_matern, x), reps)[0] if name == "laplace" else None
+                    warm = reps > 1  # one untimed call first (n < 10000)
+                    t_nvk, k_nvk = timed(call, reps)  # always warm: the first call compiles
+                    with eager_only():
+                        t_ref, k_ref = timed(call, reps, warm=warm)
+                    t_eager, _ = timed(eager, reps, warm=warm)
+                    t_gp = None
+                    if name == "laplace":
+                        t_gp = timed(P(gpytorch_matern, x), reps, warm=warm)[0]
                 diff = (k_nvk - k_ref).abs().max().item()
                 t_jax = k_jax = None
                 if args.jax_python and name.startswith("ntk"):
