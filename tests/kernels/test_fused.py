@@ -86,15 +86,16 @@ def test_fused_rejects_unknown_output() -> None:
         fc_recursion_fused(*_products(*_inputs(8, 8)), 3, 0, 1.0, 0.0, 0.0, out="ntkk")
 
 
-def _spy(monkeypatch, name: str) -> list[int]:
+def _spy(monkeypatch, name: str, module=fused) -> list[int]:
+    """Count the calls of `module.name` (one entry per call)."""
     calls: list[int] = []
-    real = getattr(fused, name)
+    real = getattr(module, name)
 
     def wrapped(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fused, name, wrapped)
+    monkeypatch.setattr(module, name, wrapped)
     return calls
 
 
@@ -174,8 +175,7 @@ def test_composed_vector_lists_compiled_equal_eager(monkeypatch, name) -> None:
     ref = [kf(x1, x2, get=g) for g in ("ntk", "nngp")] + [kf(x1, get="ntk")]
     monkeypatch.delenv("NVK_COMPILE")
     monkeypatch.setattr(fused, "FUSED_MIN_ENTRIES", 0)
-    calls, real = [], twins._vector_kernel_compiled
-    monkeypatch.setattr(twins, "_vector_kernel_compiled", lambda *a: calls.append(1) or real(*a))
+    calls = _spy(monkeypatch, "_vector_kernel_compiled", twins)
     out = [kf(x1, x2, get=g) for g in ("ntk", "nngp")] + [kf(x1, get="ntk")]
     assert len(calls) == 3
     for a, b in zip(out, ref, strict=True):
@@ -226,12 +226,11 @@ def test_image_kernels_dispatch_large_calls_to_the_fused_path(monkeypatch) -> No
     monkeypatch.setenv("NVK_COMPILE", "0")
     ref = cntk(x, z, depth=3), cexp(x, z, depth=2, gamma=1.0)
     monkeypatch.delenv("NVK_COMPILE")
-    calls = _spy(monkeypatch, "cntk_fast_fused") + _spy(monkeypatch, "cexp_fast_fused")
-    cntk(x, z, depth=3)  # 63 pairs × 30 positions: eager
-    assert not calls
-    monkeypatch.setattr(fused, "FUSED_MIN_ENTRIES", 0)
     ccalls = _spy(monkeypatch, "cntk_fast_fused")
     ecalls = _spy(monkeypatch, "cexp_fast_fused")
+    cntk(x, z, depth=3), cexp(x, z, depth=2, gamma=1.0)  # 63 pairs × 30 positions: eager
+    assert not ccalls and not ecalls
+    monkeypatch.setattr(fused, "FUSED_MIN_ENTRIES", 0)
     out = cntk(x, z, depth=3), cexp(x, z, depth=2, gamma=1.0)
     assert ccalls and ecalls
     torch.testing.assert_close(out[0], ref[0], rtol=0, atol=1e-12)
