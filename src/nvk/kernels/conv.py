@@ -303,15 +303,15 @@ def _pairs(
     where `nvk.kernels.fused.use_fused` says so (large problems, no gradients)."""
     a, b, batch = _prepare(x1, x2, image_shape, name)
     N, M = a.shape[1], b.shape[1]
-    vec = 1  # columns per chunk rounded to a multiple of this (the compiled loops' vector width)
-    if fused_block is not None and fused.use_fused(a.shape[0] * N * M * per_pair, a, b):
-        block, vec = fused_block, 16
-        chunk_bytes = chunk_bytes or (2**23 if a.device.type == "cpu" else 2**28)
+    compiled = fused_block is not None and fused.use_fused(a.shape[0] * N * M * per_pair, a, b)
+    if compiled:
+        block = fused_block
     if chunk_bytes is None:
-        chunk_bytes = 2**22 if a.device.type == "cpu" else 2**28
+        chunk_bytes = (2**23 if compiled else 2**22) if a.device.type == "cpu" else 2**28
     pairs = max(1, int(chunk_bytes // (per_pair * a.element_size())))
     cols = max(1, min(M, int(math.sqrt(pairs))))
-    cols = cols // vec * vec if cols >= vec and cols < M else cols
+    vec = 16 if compiled else 1  # columns a multiple of the compiled loops' vector width
+    cols = cols // vec * vec if vec <= cols < M else cols
     rows = max(1, pairs // cols)
     out = a.new_empty((a.shape[0], N, M))
     with torch.no_grad():
